@@ -1,0 +1,1 @@
+"""Build files for the local Kafka broker (pom.xml, log4j.properties)."""
