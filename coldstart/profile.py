@@ -38,6 +38,7 @@ class ProfileConfig:
     max_purchased: int = 200
     max_recent: int = 50
     interest_chars: int = 40
+    max_seen_events: int = 64  # event ids kept to drop redelivered events (at-least-once)
 
     def weight(self, action: str) -> float:
         """The weight of an action; ValueError for one not in ACTIONS."""
@@ -63,6 +64,7 @@ class Profile:
     last_item_title: str = ""
     last_action: str = ""
     updated_ts: int = 0
+    seen: tuple[str, ...] = ()  # ids of the latest events applied, oldest first
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Profile):
@@ -77,7 +79,7 @@ class Profile:
         flags = (self.text_vec is not None) | (self.behaviour_vec is not None) << 1
         small = {"nt": self.n_texts, "ni": self.n_interactions, "p": self.purchased,
                  "r": self.recent, "i": self.interest, "t": self.last_item_title,
-                 "a": self.last_action, "u": self.updated_ts}
+                 "a": self.last_action, "u": self.updated_ts, "e": self.seen}
         body = json.dumps(small, separators=(",", ":"), ensure_ascii=False).encode()
         head = struct.pack(_HEADER, _MAGIC, _VERSION, dim, flags, len(body))
         return head + b"".join(v.astype("<f4").tobytes() for v in vecs) + body
@@ -99,7 +101,8 @@ class Profile:
             vecs.append(vec)
         small = json.loads(data[offset: offset + n_json])
         return cls(vecs[0], small["nt"], vecs[1], small["ni"], tuple(small["p"]),
-                   tuple(small["r"]), small["i"], small["t"], small["a"], small["u"])
+                   tuple(small["r"]), small["i"], small["t"], small["a"], small["u"],
+                   tuple(small.get("e", ())))
 
 
 _MAGIC, _VERSION, _HEADER = b"CSP", 1, "<3sBHBI"
@@ -136,6 +139,16 @@ def with_interaction(p: Profile | None, item_id: str, item_vec: np.ndarray | Non
         changes["behaviour_vec"] = _add(p.behaviour_vec, item_vec, weight)
         changes["n_interactions"] = p.n_interactions + 1
     return dataclasses.replace(p, **changes)
+
+
+def has_seen(p: Profile | None, event_id: str) -> bool:
+    """True when this event was already applied: a redelivery after a crash, or a duplicate."""
+    return p is not None and event_id in p.seen
+
+
+def with_seen(p: Profile, event_id: str, config: ProfileConfig = DEFAULT) -> Profile:
+    """Remember that `event_id` was applied, keeping the latest `max_seen_events` ids."""
+    return dataclasses.replace(p, seen=_push(p.seen, event_id, config.max_seen_events))
 
 
 def query_vector(p: Profile | None,

@@ -116,3 +116,17 @@ def test_vectors_from_a_new_model_restart_the_sums() -> None:
     vec, w_b = query_vector(p)
     assert vec.shape == (4,) and w_b == 0.0 and p.n_texts == 1 and p.behaviour_vec is None
     assert p.recent == ("a",) and Profile.from_bytes(p.to_bytes()) == p
+
+
+def test_seen_events_are_remembered_bounded_and_survive_bytes() -> None:
+    """Redelivered events are recognised by id, so at-least-once delivery does not double-count."""
+    from coldstart.profile import ProfileConfig, has_seen, with_seen
+
+    config = ProfileConfig(max_seen_events=3)
+    p = new_profile()
+    for event_id in ("e1", "e2", "e3", "e4"):
+        p = with_seen(p, event_id, config)
+    assert not has_seen(p, "e1")  # the oldest fell out of the bounded window
+    assert all(has_seen(p, e) for e in ("e2", "e3", "e4"))
+    assert Profile.from_bytes(p.to_bytes()).seen == ("e2", "e3", "e4")
+    assert not has_seen(None, "e2")

@@ -1,0 +1,101 @@
+"""The catalogue a worker serves from: item vectors in an index, titles, and the ad inventory."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coldstart.ads import Ad
+from coldstart.index import IndexConfig, ItemIndex, make_index
+from coldstart.item_text import ad_text, item_text
+
+
+@dataclass(frozen=True)
+class AdEntry:
+    """An ad as stored: its own text vector (if it has text) and the item it promotes."""
+
+    ad_id: str
+    bid: float
+    item_id: str | None
+    text: str | None
+    active: bool
+    text_vec: np.ndarray | None
+
+
+class Catalog:
+    """Upserts and deletes of items and ads, applied in batches with one encoder call each."""
+
+    def __init__(self, dim: int, index_config: IndexConfig | None = None) -> None:
+        self.index: ItemIndex = make_index(dim, index_config)
+        self.titles: dict[str, str] = {}
+        self._ads: dict[str, AdEntry] = {}
+        self._ad_cache: list[Ad] | None = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.index
+
+    # Each batch is applied in two steps, texts_* then apply_*, so that the caller can run the
+    # encoder wherever it likes (a thread, a cache) while the index changes in one place.
+    def item_texts(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The texts `apply_items` needs vectors for, in order."""
+        return [item_text(e) for e in _live(_latest(events, "item_id"))]
+
+    def apply_items(self, events: Sequence[Mapping[str, Any]], vectors: np.ndarray) -> int:
+        """Apply validated catalog events (last write per item wins); return how many items."""
+        latest = _latest(events, "item_id")
+        gone = [i for i, e in latest.items() if e.get("deleted")]
+        live = _live(latest)
+        if gone:
+            self.index.delete([i for i in gone if i in self.index])
+            for item_id in gone:
+                self.titles.pop(item_id, None)
+        if live:
+            self.index.upsert([e["item_id"] for e in live], vectors)
+            self.titles.update({e["item_id"]: str(e["title"]) for e in live})
+        self._ad_cache = None
+        return len(latest)
+
+    def ad_texts(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The texts `apply_ads` needs vectors for: ads with their own text, in order."""
+        return [ad_text(e) for e in _latest(events, "ad_id").values() if e.get("text")]
+
+    def apply_ads(self, events: Sequence[Mapping[str, Any]], vectors: np.ndarray) -> int:
+        """Apply validated ads events; text ads use their vector, item ads borrow the item's."""
+        latest = _latest(events, "ad_id")
+        with_text = [e for e in latest.values() if e.get("text")]
+        text_vecs = {e["ad_id"]: vectors[i] for i, e in enumerate(with_text)}
+        for ad_id, e in latest.items():
+            self._ads[ad_id] = AdEntry(ad_id, float(e["bid"]), e.get("item_id"), e.get("text"),
+                                       bool(e.get("active", True)), text_vecs.get(ad_id))
+        self._ad_cache = None
+        return len(latest)
+
+    def ads(self) -> list[Ad]:
+        """Ads ready for placement; an item ad whose item is unknown or deleted is left out."""
+        if self._ad_cache is None:
+            self._ad_cache = [ad for entry in self._ads.values() if (ad := self._resolve(entry))]
+        return self._ad_cache
+
+    def _resolve(self, entry: AdEntry) -> Ad | None:
+        item_vec = self.index.vector(entry.item_id) if entry.item_id else None
+        if entry.item_id and item_vec is None and entry.text_vec is None:
+            return None
+        vector = entry.text_vec if entry.text_vec is not None else item_vec
+        item_id = entry.item_id if item_vec is not None else None
+        return Ad(entry.ad_id, entry.bid, item_id, entry.text, entry.active, vector)
+
+    def item_vector(self, item_id: str) -> np.ndarray | None:
+        return self.index.vector(item_id)
+
+
+def _latest(events: Sequence[Mapping[str, Any]], key: str) -> dict[str, Mapping[str, Any]]:
+    return {event[key]: event for event in events}
+
+
+def _live(latest: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [e for e in latest.values() if not e.get("deleted")]

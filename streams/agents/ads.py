@@ -1,0 +1,35 @@
+"""Page views: one ad_slots event each, from the user's profile and the live ad inventory."""
+from __future__ import annotations
+
+from faust.types import EventT, StreamT
+
+import schemas
+from coldstart.errors import InvalidEventError
+from streams.app import app
+from streams.dead_letters import send_dead_letter
+from streams.state import state
+from streams.tables import load_profile
+from streams.topics import ad_slots, page_views
+
+
+@app.agent(page_views, concurrency=1)
+async def on_page_views(stream: StreamT[bytes]) -> None:
+    """Read-only on profiles: ads follow the user's taste without waiting for the encoder."""
+    await state.ready.wait()
+    async for batch in stream.take_events(128, within=0.005):
+        await handle_batch(batch)
+
+
+async def handle_batch(batch: list[EventT]) -> None:
+    valid = []
+    for event in batch:
+        try:
+            valid.append(schemas.decode("page_views", event.message.value))
+        except InvalidEventError as exc:
+            await send_dead_letter(event.message, str(exc))
+    engine = state.engine
+    assert engine is not None
+    users = {v["user_id"] for v in valid}
+    loaded = {u: load_profile(u) for u in users}
+    for out in engine.handle_page_views(valid, loaded):
+        await ad_slots.send(key=out["user_id"].encode(), value=out)

@@ -1,0 +1,49 @@
+"""Signups, searches, clicks and deletions: the one agent that writes user profiles."""
+from __future__ import annotations
+
+from faust.types import EventT, StreamT
+
+import schemas
+from coldstart.errors import InvalidEventError
+from streams.app import app, settings
+from streams.dead_letters import send_dead_letter
+from streams.state import as_current, state
+from streams.tables import load_profile, profiles
+from streams.topics import contract_name, recommendations, user_events
+
+
+@app.agent(user_events, concurrency=1)
+async def on_user_events(stream: StreamT[bytes]) -> None:
+    """Embed new words in one batch, update profiles, send (coalesced) recommendations."""
+    await state.ready.wait()
+    async for batch in stream.take_events(64, within=settings.click_coalesce_ms / 1000):
+        await handle_batch(batch)
+
+
+async def handle_batch(batch: list[EventT]) -> None:
+    valid: list[tuple[str, dict]] = []
+    sources: list[EventT] = []
+    for event in batch:
+        topic = contract_name(event.message.topic)
+        try:
+            valid.append((topic, schemas.decode(topic, event.message.value)))
+            sources.append(event)
+        except InvalidEventError as exc:
+            await send_dead_letter(event.message, str(exc))
+    if not valid:
+        return
+    engine = state.engine
+    assert engine is not None
+    users = {value["user_id"] for _, value in valid}
+    result = engine.handle_users(valid, {u: load_profile(u) for u in users})
+    for position, error in result.rejected:
+        await send_dead_letter(sources[position].message, error)
+    by_user = {value["user_id"]: sources[i] for i, (_, value) in enumerate(valid)}
+    for user in result.deleted:
+        as_current(by_user[user])
+        profiles.pop(user.encode(), None)  # a tombstone in the changelog
+    for user, profile in result.profiles.items():
+        as_current(by_user[user])
+        profiles[user.encode()] = profile.to_bytes()
+    for rec in result.recommendations:
+        await recommendations.send(key=rec["user_id"].encode(), value=rec)

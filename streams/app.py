@@ -1,0 +1,33 @@
+"""The one Faust app, configured from the environment (see coldstart/config.py)."""
+from __future__ import annotations
+
+import faust
+
+from coldstart.config import Settings
+
+settings = Settings.from_env()
+
+app = faust.App(
+    f"{settings.topic_prefix}coldstart",  # the prefix keeps groups and changelogs apart too
+    broker=settings.broker,
+    store="rocksdb://",
+    datadir=str(settings.data_dir / "faust"),
+    topic_partitions=settings.partitions,
+    key_serializer="raw",
+    value_serializer="raw",
+    web_enabled=False,
+    consumer_auto_offset_reset="earliest",  # a new worker group reads what is already there
+    consumer_max_fetch_size=8 * 1024 * 1024,
+    producer_max_request_size=8 * 1024 * 1024,
+    broker_max_poll_interval=900.0,  # the first catalogue load may take minutes on two cores
+    broker_commit_every=1000,
+    broker_commit_interval=1.0,
+    stream_wait_empty=False,
+    table_standby_replicas=0,
+    autodiscover=False,
+)
+
+# Importing the agents registers them with the app.
+from streams.agents import ads as _ads  # noqa: E402,F401
+from streams.agents import users as _users  # noqa: E402,F401
+from streams import catalog_replica as _catalog_replica  # noqa: E402,F401

@@ -1,0 +1,29 @@
+"""The contract's topics, as Faust channels: inputs raw (validated at the edge), outputs JSON."""
+from __future__ import annotations
+
+from streams.app import app, settings
+
+INPUTS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions")
+OUTPUTS = ("recommendations", "ad_slots", "dead_letters")
+USER_TOPICS = ("signups", "searches", "clicks", "user_deletions")
+
+
+def _raw(*names: str):  # type: ignore[no-untyped-def]
+    return app.topic(*(settings.topic(n) for n in names), key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+
+def _json(name: str):  # type: ignore[no-untyped-def]
+    return app.topic(settings.topic(name), key_serializer="raw", value_serializer="json")
+
+
+user_events = _raw(*USER_TOPICS)  # one agent writes profiles, so the topics share one stream
+page_views = _raw("page_views")
+recommendations = _json("recommendations")
+ad_slots = _json("ad_slots")
+dead_letters = _json("dead_letters")
+
+
+def contract_name(topic: str) -> str:
+    """`signups` for `<prefix>signups`."""
+    return topic[len(settings.topic_prefix):] if topic.startswith(settings.topic_prefix) else topic

@@ -1,0 +1,47 @@
+"""`coldstart worker`: create the contract's topics if missing, then run the Faust worker."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from coldstart.config import Settings
+
+TOPICS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions",
+          "recommendations", "ad_slots", "dead_letters")
+LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "warn": "warn", "error": "error",
+          "critical": "crit"}
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing contract topics with `settings.partitions` partitions; return the new ones."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                             client_id="coldstart-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [settings.topic(t) for t in TOPICS if settings.topic(t) not in existing]
+        created = []
+        for name in wanted:
+            try:
+                admin.create_topics([NewTopic(name, settings.partitions, 1)])
+                created.append(name)
+            except TopicAlreadyExistsError:  # another worker won the race
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+def run_worker(loglevel: str = "warning") -> int:
+    settings = Settings.from_env()
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    created = ensure_topics(settings)
+    if created:
+        logging.getLogger(__name__).warning("created topics: %s", ", ".join(created))
+    from streams.app import app
+
+    sys.argv = ["coldstart", "worker", "--loglevel", LEVELS.get(loglevel, "warn")]
+    app.main()  # runs until stopped; raises SystemExit
+    return 0
