@@ -42,6 +42,6 @@ def run_worker(loglevel: str = "warning") -> int:
         logging.getLogger(__name__).warning("created topics: %s", ", ".join(created))
     from streams.app import app
 
-    sys.argv = ["coldstart", "worker", "--loglevel", LEVELS.get(loglevel, "warn")]
+    sys.argv = ["coldstart", "worker", "--loglevel", LEVELS.get(loglevel, "warn"), "--without-web"]
     app.main()  # runs until stopped; raises SystemExit
     return 0
