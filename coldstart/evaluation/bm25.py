@@ -1,0 +1,53 @@
+"""Okapi BM25 over a fixed corpus, vectorised with scipy.sparse."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased alphanumeric runs."""
+    return _TOKEN.findall(text.lower())
+
+
+class BM25:
+    """BM25 (k1, b) with the non-negative idf log(1 + (N − df + 0.5) / (df + 0.5))."""
+
+    def __init__(self, corpus: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+        self.vocab: dict[str, int] = {}
+        rows, cols = [], []
+        for d, text in enumerate(corpus):
+            for tok in tokenize(text):
+                rows.append(d)
+                cols.append(self.vocab.setdefault(tok, len(self.vocab)))
+        ones = np.ones(len(rows), dtype=np.float64)
+        tf = sp.csr_matrix((ones, (rows, cols)), shape=(len(corpus), len(self.vocab)))
+        tf.sum_duplicates()
+        n_docs = len(corpus)
+        lengths = np.asarray(tf.sum(axis=1)).ravel()
+        df = np.bincount(tf.indices, minlength=len(self.vocab))
+        self.idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+        norm = k1 * (1 - b + b * lengths / max(lengths.mean(), 1e-9))
+        data = tf.data * (k1 + 1) / (tf.data + np.repeat(norm, np.diff(tf.indptr)))
+        weights = sp.csr_matrix((data * self.idf[tf.indices], tf.indices, tf.indptr), shape=tf.shape)
+        self._weights_t = weights.T.tocsr().astype(np.float32)
+
+    def query_matrix(self, queries: Sequence[str]) -> sp.csr_matrix:
+        """Query term counts over the corpus vocabulary (unknown terms dropped)."""
+        rows, cols = [], []
+        for q, text in enumerate(queries):
+            for tok in tokenize(text):
+                if tok in self.vocab:
+                    rows.append(q)
+                    cols.append(self.vocab[tok])
+        ones = np.ones(len(rows), dtype=np.float32)
+        return sp.csr_matrix((ones, (rows, cols)), shape=(len(queries), len(self.vocab)))
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """Dense (n_queries, n_docs) float32 scores; a repeated query term counts each time."""
+        return np.asarray((self.query_matrix(queries) @ self._weights_t).toarray(), dtype=np.float32)

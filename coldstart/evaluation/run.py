@@ -1,0 +1,137 @@
+"""Run the Home Depot and MovieLens protocols for a set of rankers and write the report."""
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coldstart.errors import ConfigError
+from coldstart.evaluation import metrics as M
+from coldstart.evaluation import rankers as R
+from coldstart.evaluation.datasets import HomeDepot, MovieLens, load_home_depot, load_movielens
+from coldstart.evaluation.report import write_report
+from coldstart.evaluation.vector_cache import item_vectors
+
+HOME_DEPOT_RANKERS = ("popularity", "bm25", "dense", "hybrid")
+MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf")
+TEXT_FREE = {"popularity", "bm25", "item_cf"}
+
+
+def _check(names: Sequence[str], allowed: Sequence[str], encoder: Any) -> None:
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ConfigError(f"expected rankers from {list(allowed)}, got {unknown}")
+    if encoder is None and any(n not in TEXT_FREE for n in names):
+        raise ConfigError(f"rankers {[n for n in names if n not in TEXT_FREE]} need an encoder, got None")
+
+
+def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = None) -> dict[str, R.Ranker]:
+    """Build the named Home Depot rankers (popularity = train-split rows per product)."""
+    _check(names, HOME_DEPOT_RANKERS, encoder)
+    cat = data.catalogue
+    built: dict[str, R.Ranker] = {}
+    position = {int(p): i for i, p in enumerate(cat.ids)}
+    counts = np.bincount([position[pid] for _, pid, _ in data.train], minlength=len(cat))
+    make = {
+        "popularity": lambda: R.PopularityRanker(cat, counts),
+        "bm25": lambda: R.BM25Ranker(cat),
+        "dense": lambda: R.DenseRanker(cat, encoder, item_vectors(encoder, cat)),
+        "hybrid": lambda: R.HybridRanker([built.get("bm25") or make["bm25"](), built.get("dense") or make["dense"]()]),
+    }
+    for name in names:
+        built[name] = make[name]()
+    return built
+
+
+def evaluate_home_depot(
+    encoder: Any = None, rankers: Sequence[str] | None = None, limit_queries: int | None = None,
+    data: HomeDepot | None = None,
+) -> dict[str, dict[str, float]]:
+    """recall@10, recall@100, MRR@100, nDCG@10 (gain = relevance − 1) and coverage@10 per ranker."""
+    data = data or load_home_depot()
+    names = rankers or (HOME_DEPOT_RANKERS if encoder is not None else ("popularity", "bm25"))
+    queries = data.test_queries[: limit_queries or None]
+    texts = [q.text for q in queries]
+    results = {}
+    for name, ranker in home_depot_rankers(data, names, encoder).items():
+        ids, _ = ranker.rank(texts, 100)
+        rows = [(row, q.relevant, M.graded_gains(q.judgements)) for row, q in zip(ids, queries)]
+        results[name] = {
+            "recall@10": float(np.mean([M.recall_at_k(r, rel, 10) for r, rel, _ in rows])),
+            "recall@100": float(np.mean([M.recall_at_k(r, rel, 100) for r, rel, _ in rows])),
+            "mrr@100": float(np.mean([M.mrr_at_k(r, rel, 100) for r, rel, _ in rows])),
+            "ndcg@10": float(np.mean([M.ndcg_at_k(r, g, 10) for r, _, g in rows])),
+            "coverage@10": M.catalogue_coverage(ids, len(data.catalogue), 10),
+        }
+    return results
+
+
+def movielens_rankers(data: MovieLens, names: Sequence[str], encoder: Any = None) -> dict[str, R.Ranker]:
+    """Build the named MovieLens rankers."""
+    _check(names, MOVIELENS_RANKERS, encoder)
+    cat, counts = data.catalogue, data.positive_counts
+    vectors = item_vectors(encoder, cat) if encoder is not None and set(names) - TEXT_FREE else None
+    make = {
+        "popularity": lambda: R.ClickPopularityRanker(cat, counts),
+        "behaviour": lambda: R.BehaviourRanker(cat, vectors, counts, 0.0),
+        "behaviour+logpop": lambda: R.BehaviourRanker(cat, vectors, counts, 0.5),
+        "item_cf": lambda: R.ItemCFRanker(cat, data.positives),
+    }
+    return {name: make[name]() for name in names}
+
+
+def evaluate_movielens(
+    encoder: Any = None, rankers: Sequence[str] | None = None, limit_users: int | None = None,
+    data: MovieLens | None = None,
+) -> dict[str, dict[str, float]]:
+    """recall@20, nDCG@20 (binary) and coverage@20 per ranker over the protocol's users."""
+    data = data or load_movielens()
+    names = rankers or (MOVIELENS_RANKERS if encoder is not None else ("popularity", "item_cf"))
+    users = data.users[: limit_users or None]
+    results = {}
+    for name, ranker in movielens_rankers(data, names, encoder).items():
+        ids, _ = ranker.rank(users, 20)
+        results[name] = {
+            "recall@20": float(np.mean([M.recall_at_k(r, set(u.truth), 20) for r, u in zip(ids, users)])),
+            "ndcg@20": float(np.mean([M.binary_ndcg_at_k(r, set(u.truth), 20) for r, u in zip(ids, users)])),
+            "coverage@20": M.catalogue_coverage(ids, len(data.catalogue), 20),
+        }
+    return results
+
+
+def run_eval(dataset: str, out_dir: Path | str, model: str | None = None, limit: int | None = None) -> list[Path]:
+    """Load the encoder, evaluate one dataset (first `limit` queries/users; 0 or None: all), write the report."""
+    from coldstart.encoder import load_encoder
+
+    evaluate = {"home_depot": evaluate_home_depot, "movielens": evaluate_movielens}.get(dataset)
+    if evaluate is None:
+        raise ConfigError(f"expected dataset home_depot or movielens, got {dataset!r}")
+    if model and dataset == "home_depot":  # a model version: its rankers beside the zero-shot baselines
+        from coldstart.evaluation.finetuned import evaluate_with_version
+
+        results, meta = evaluate_with_version(model, limit)
+        return list(write_report(results, Path(out_dir), dataset, meta).values())
+    encoder, started = load_encoder(model), time.time()
+    results = evaluate(encoder, None, limit)
+    meta = {"model": encoder.version, "limit": limit or None, "seconds": round(time.time() - started, 1)}
+    return list(write_report(results, Path(out_dir), dataset, meta).values())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m coldstart.evaluation.run --dataset home_depot --out reports/`."""
+    parser = argparse.ArgumentParser(prog="coldstart eval")
+    parser.add_argument("--dataset", choices=["home_depot", "movielens"], required=True)
+    parser.add_argument("--out", default="reports")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args(argv)
+    for path in run_eval(args.dataset, args.out, args.model, args.limit):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
