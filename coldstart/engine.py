@@ -55,11 +55,16 @@ class Engine:
 
     def handle_users(self, events: Sequence[tuple[str, Mapping[str, Any]]],
                      profiles: Mapping[str, Profile | None]) -> UserBatchResult:
-        """Apply validated (topic, event) pairs in order; one encoder call for the whole batch."""
+        """Apply validated (topic, event) pairs in `ts` order; one encoder call for the whole batch.
+
+        The topics are consumed side by side, so a batch may hold a user's click before the
+        deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
+        """
         vectors = self._embed_texts(events)
         state: dict[str, Profile | None] = dict(profiles)
         result, refresh = UserBatchResult(), dict[str, _ClickRefresh]()
-        for position, (topic, event) in enumerate(events):
+        for position in sorted(range(len(events)), key=lambda i: events[i][1]["ts"]):
+            topic, event = events[position]
             user = event["user_id"]
             if topic == "user_deletions":
                 state[user] = None
