@@ -1,0 +1,97 @@
+"""The batch engine: what one batch of user events does to profiles and output events."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coldstart.catalog import Catalog
+from coldstart.encoder import Encoder
+from coldstart.engine import Engine
+
+ITEMS = [
+    {"item_id": "run-1", "title": "Trail running shoes", "category": "running"},
+    {"item_id": "run-2", "title": "Lightweight rain jacket for runners", "category": "running"},
+    {"item_id": "run-3", "title": "Running socks, merino", "category": "running"},
+    {"item_id": "pan-1", "title": "Stainless steel saucepan", "category": "kitchen"},
+    {"item_id": "pan-2", "title": "Cast iron frying pan", "category": "kitchen"},
+    {"item_id": "pan-3", "title": "Chef's knife, 20 cm", "category": "kitchen"},
+]
+
+
+@pytest.fixture
+def engine(encoder: Encoder) -> Engine:
+    catalog = Catalog(encoder.dim)
+    catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
+    return Engine(catalog, encoder.encode_users, encoder.version, top_k=4)
+
+
+def signup(user: str, text: str, ts: int, event_id: str = "") -> tuple[str, dict]:
+    return "signups", {"event_id": event_id or f"s-{user}-{ts}", "user_id": user,
+                       "description": text, "ts": ts}
+
+
+def click(user: str, item: str, ts: int, action: str = "click") -> tuple[str, dict]:
+    return "clicks", {"event_id": f"c-{user}-{ts}", "user_id": user, "item_id": item,
+                      "action": action, "ts": ts}
+
+
+def test_signup_recommends_matching_items_first(engine: Engine) -> None:
+    result = engine.handle_users([signup("u1", "I run on mountain trails", 1)], {})
+    (rec,) = result.recommendations
+    assert rec["trigger"] == "signup" and rec["trigger_event_id"] == "s-u1-1"
+    assert [i["item_id"][:3] for i in rec["items"][:3]] == ["run", "run", "run"]
+    assert "u1" in result.profiles
+
+
+def test_a_burst_of_clicks_gives_one_refresh_naming_the_last_click(engine: Engine) -> None:
+    events = [click("u1", "run-1", 10), click("u1", "run-2", 11), click("u1", "run-3", 12)]
+    result = engine.handle_users(events, {})
+    (rec,) = result.recommendations
+    assert rec["trigger"] == "click" and rec["trigger_event_id"] == "c-u1-12"
+    assert result.profiles["u1"].n_interactions == 3
+
+
+def test_redelivered_event_changes_nothing_twice_but_is_answered_again(engine: Engine) -> None:
+    first = engine.handle_users([click("u1", "run-1", 10)], {})
+    again = engine.handle_users([click("u1", "run-1", 10)], first.profiles)
+    assert again.profiles["u1"] == first.profiles["u1"]
+    assert len(again.recommendations) == 1  # a repeat is allowed, a loss is not
+
+
+def test_purchased_items_are_not_recommended(engine: Engine) -> None:
+    result = engine.handle_users([signup("u1", "running gear", 1),
+                                  click("u1", "run-1", 2, "purchase")], {})
+    refresh = result.recommendations[-1]
+    assert refresh["trigger"] == "click"
+    assert "run-1" not in {i["item_id"] for i in refresh["items"]}
+
+
+def test_click_on_unknown_item_is_rejected_with_a_reason(engine: Engine) -> None:
+    result = engine.handle_users([click("u1", "ghost", 1)], {})
+    assert result.recommendations == []
+    ((position, error),) = result.rejected
+    assert position == 0 and "ghost" in error and "not in the catalogue" in error
+
+
+def test_deletion_before_a_click_in_the_same_batch_keeps_the_click(engine: Engine) -> None:
+    """Topics are read side by side: event time, not arrival order, decides."""
+    old = engine.handle_users([signup("u1", "kitchen knives", 1)], {}).profiles
+    deletion = ("user_deletions", {"user_id": "u1", "ts": 5})
+    result = engine.handle_users([click("u1", "run-1", 6), deletion], old)
+    assert result.deleted == {"u1"}
+    profile = result.profiles["u1"]  # rebuilt from the click alone
+    assert profile.text_vec is None and profile.recent == ("run-1",)
+
+
+def test_page_view_fills_slots_with_distinct_active_ads(engine: Engine, encoder: Encoder) -> None:
+    ads = [{"ad_id": "a1", "item_id": "run-1", "bid": 2.0},
+           {"ad_id": "a2", "text": "copper pans on sale", "bid": 1.0},
+           {"ad_id": "a3", "item_id": "pan-2", "bid": 5.0, "active": False}]
+    engine.catalog.apply_ads(ads, encoder.encode_items(engine.catalog.ad_texts(ads)))
+    view = {"event_id": "p1", "user_id": "nobody", "page_id": "home", "ts": 3,
+            "slots": [{"slot_id": "side", "position": 2}, {"slot_id": "top", "position": 1},
+                      {"slot_id": "foot", "position": 3}]}
+    (out,) = engine.handle_page_views([view], {})
+    placed = [(p["slot_id"], p["ad_id"]) for p in out["placements"]]
+    assert placed == [("top", "a1"), ("side", "a2")]  # strongest first, inactive a3 never
+    assert np.isfinite([p["score"] for p in out["placements"]]).all()
