@@ -1,4 +1,4 @@
-"""MovieLens rankers that learn as the stream goes: ratings replayed in time order through the library.
+"""MovieLens rankers that learn as the stream goes: the ratings replayed in time order, live.
 
 Every rating >= 4.0 is a click (lower ones are views when `views` is set), fed in time order to
 Popularity and Cooccurrence. An evaluated user's own rows are held back until their 5th click:
@@ -28,8 +28,10 @@ VARIANTS: dict[str, BlendWeights | None] = {
     "live_popularity": BlendWeights(0.0, 0.0, 1.0),
     "content": BlendWeights(1.0, 0.0, 0.0),
     "collaborative": BlendWeights(0.0, 1.0, 0.0),
+    "popularity+collaborative": BlendWeights(0.0, 0.3, 1.0),
     "blend": None,  # BlendConfig's evidence-weighted default
 }
+REPLAY_VARIANTS = tuple(VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,16 @@ def replay_rankers(data: MovieLens, item_vectors: np.ndarray | None,
     return {name: ReplayRanker(name, by_user) for name, by_user in lists.items()}
 
 
+def replay_rankers_for(data: MovieLens, names: Sequence[str],
+                       item_vectors: np.ndarray | None) -> dict[str, ReplayRanker]:
+    """The named replay variants (none: no replay), for evaluation/run.py's ranker table."""
+    wanted = tuple(n for n in names if n in VARIANTS)
+    return replay_rankers(data, item_vectors, ReplayConfig(variants=wanted)) if wanted else {}
+
+
 def movie_index(data: MovieLens, item_vectors: np.ndarray | None) -> FlatIndex:
     """Every movie under its id as text (zero vectors without item vectors: no content term)."""
-    vectors = item_vectors if item_vectors is not None else np.zeros((len(data.catalogue), 1), np.float32)
+    vectors = item_vectors if item_vectors is not None else np.zeros((len(data.catalogue), 1))
     index = FlatIndex(vectors.shape[1])
     index.upsert([str(m) for m in data.catalogue.ids], np.asarray(vectors, dtype=np.float32))
     return index
@@ -153,9 +162,36 @@ def evaluate_replay(data: MovieLens, item_vectors: np.ndarray | None,
     out = {}
     for name, ranker in replay_rankers(data, item_vectors, config, 20, users).items():
         ids, _ = ranker.rank(users, 20)
+        pairs = [(row, set(u.truth)) for row, u in zip(ids, users)]
         out[name] = {
-            "recall@20": float(np.mean([M.recall_at_k(r, set(u.truth), 20) for r, u in zip(ids, users)])),
-            "ndcg@20": float(np.mean([M.binary_ndcg_at_k(r, set(u.truth), 20) for r, u in zip(ids, users)])),
+            "recall@20": float(np.mean([M.recall_at_k(r, t, 20) for r, t in pairs])),
+            "ndcg@20": float(np.mean([M.binary_ndcg_at_k(r, t, 20) for r, t in pairs])),
             "coverage@20": M.catalogue_coverage(ids, len(data.catalogue), 20),
         }
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m coldstart.evaluation.movielens_blend --out reports`: the variants, as a report."""
+    import argparse
+    import time
+    from pathlib import Path
+
+    from coldstart.encoder import load_encoder
+    from coldstart.evaluation.datasets import load_movielens
+    from coldstart.evaluation.report import markdown_table, write_report
+    from coldstart.evaluation.vector_cache import item_vectors
+
+    parser = argparse.ArgumentParser(prog="python -m coldstart.evaluation.movielens_blend")
+    parser.add_argument("--out", default="reports")
+    args = parser.parse_args(argv)
+    started, data, encoder = time.time(), load_movielens(), load_encoder()
+    results = evaluate_replay(data, item_vectors(encoder, data.catalogue))
+    meta = {"model": encoder.version, "protocol": "5 clicks, next 20 positives; causal replay",
+            "seconds": round(time.time() - started, 1)}
+    write_report(results, Path(args.out), "movielens_live", meta)
+    print(markdown_table(results), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,12 +13,14 @@ from coldstart.errors import ConfigError
 from coldstart.evaluation import metrics as M
 from coldstart.evaluation import rankers as R
 from coldstart.evaluation.datasets import HomeDepot, MovieLens, load_home_depot, load_movielens
+from coldstart.evaluation.movielens_blend import REPLAY_VARIANTS, replay_rankers_for
 from coldstart.evaluation.report import write_report
 from coldstart.evaluation.vector_cache import item_vectors
 
 HOME_DEPOT_RANKERS = ("popularity", "bm25", "dense", "hybrid")
-MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf")
-TEXT_FREE = {"popularity", "bm25", "item_cf"}
+MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
+TEXT_FREE = {"popularity", "bm25", "item_cf", "live_popularity", "collaborative",
+             "popularity+collaborative"}
 
 
 def _check(names: Sequence[str], allowed: Sequence[str], encoder: Any) -> None:
@@ -81,7 +83,9 @@ def movielens_rankers(data: MovieLens, names: Sequence[str], encoder: Any = None
         "behaviour+logpop": lambda: R.BehaviourRanker(cat, vectors, counts, 0.5),
         "item_cf": lambda: R.ItemCFRanker(cat, data.positives),
     }
-    return {name: make[name]() for name in names}
+    built = {name: make[name]() for name in names if name in make}
+    built.update(replay_rankers_for(data, names, vectors))  # the live structures, replayed
+    return {name: built[name] for name in names}
 
 
 def evaluate_movielens(
