@@ -1,39 +1,64 @@
 """One batch of user events in, new profiles and output events out: the product's loop.
 
-The streaming layer reads the profiles a batch touches, calls `Engine.handle_users`, writes the
-profiles back and sends the events. Everything here is plain values, so it is tested without a
-broker. Redelivered events (same event_id) change no profile twice but still get their output:
-at-least-once allows a repeat, never a loss.
+The streaming layer reads the profiles (and served logs) a batch touches, calls
+`Engine.handle_users`, writes them back and sends the events. Everything here is plain values,
+so it is tested without a broker. Redelivered events (same event_id) change no profile twice but
+still get their output: at-least-once allows a repeat, never a loss.
+
+Recommendations are blended (coldstart.blend): content, co-occurrence and popularity, with the
+weights of a strategy a Thompson bandit picks per list. The rng is seeded from the
+recommendation_id, so a repeat of a list ranks like the first. What the engine learns from is
+returned, not applied: co-occurrence row updates (for new clicks only) and feedback counts
+("arm:", "item:" keys: shown, clicked); the streaming layer routes them to their tables and every
+worker loads the tables back with `load_cooccurrence` and `load_feedback`.
 """
 from __future__ import annotations
 
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from coldstart.ads import place_ads
+from coldstart.bandit import Estimates, Served, ServedLog, ThompsonBandit, place_ads_by_ctr
+from coldstart.blend import EXPLORE, BlendConfig, BlendWeights, recommend_blended
 from coldstart.catalog import Catalog
+from coldstart.cooccurrence import Cooccurrence, RowUpdate, row_updates
 from coldstart.popularity import Popularity
 from coldstart.profile import (Profile, has_seen, query_vector, with_interaction, with_search,
                                with_seen, with_signup)
-from coldstart.ranking import recommend
+from coldstart.ranking import Recommendation, _Explainer
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 TEXT_FIELD = {"signups": "description", "searches": "query"}
+# The bandit's arms. blend.STRATEGIES is tuned on MovieLens, where titles say little; a shop's
+# item text says a lot, so the live arms keep content strong and vary co-occurrence vs popularity.
+LIVE_STRATEGIES = {
+    "content": BlendWeights(1.0, 0.5, 0.2),
+    "collaborative": BlendWeights(0.7, 1.0, 0.3),
+}
+LIVE_BLEND = BlendConfig(explore_rate=0.1)
+_CONTENT_REASONS = ("like items you viewed", "matches your interests")
 
 
 @dataclass
 class UserBatchResult:
-    """What a batch changed: profiles to write, users to purge, events to send, events refused."""
+    """What a batch changed: state to write, users to purge, events to send, events refused,
+    and what the shared models learn (co-occurrence row updates, feedback counts)."""
 
     profiles: dict[str, Profile] = field(default_factory=dict)  # write these (after purging)
-    deleted: set[str] = field(default_factory=set)  # purge these first
+    served: dict[str, ServedLog] = field(default_factory=dict)  # likewise, per user
+    deleted: set[str] = field(default_factory=set)  # purge these (profile and served) first
     recommendations: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position in batch, error)
+    cooccurrence: list[RowUpdate] = field(default_factory=list)  # route by item_id
+    feedback: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (shown, clicked)
+
+    def count(self, key: str, shown: int = 0, clicked: int = 0) -> None:
+        s, c = self.feedback.get(key, (0, 0))
+        self.feedback[key] = (s + shown, c + clicked)
 
 
 @dataclass
@@ -42,49 +67,86 @@ class _ClickRefresh:
     source_ts: int
 
 
+@dataclass
+class _Batch:
+    """The working state of one handle_users call."""
+
+    profiles: dict[str, Profile | None]
+    served: dict[str, ServedLog | None]
+    result: UserBatchResult = field(default_factory=UserBatchResult)
+    refresh: dict[str, _ClickRefresh] = field(default_factory=dict)
+
+
 class Engine:
-    """Holds the worker's catalogue, popularity and encoder; turns events into outputs."""
+    """Holds the worker's catalogue, popularity, co-occurrence and feedback estimates."""
 
     def __init__(self, catalog: Catalog, encode_users: Encode, model_version: str,
-                 popularity: Popularity | None = None, top_k: int = 10) -> None:
+                 popularity: Popularity | None = None, top_k: int = 10,
+                 cooccurrence: Cooccurrence | None = None,
+                 strategies: Mapping[str, BlendWeights] = LIVE_STRATEGIES,
+                 blend: BlendConfig = LIVE_BLEND) -> None:
         self.catalog = catalog
         self.encode_users = encode_users
         self.model_version = model_version
         self.popularity = popularity or Popularity()
         self.top_k = top_k
+        self.cooc = cooccurrence or Cooccurrence()
+        self.strategies = dict(strategies)
+        self.blend = blend
+        self.bandit = ThompsonBandit(list(self.strategies))  # arm -> list click rate
+        self.items_shown = Estimates()  # item -> impressions and clicks, for exploration
+        self.ad_ctr = Estimates()  # ad -> impressions and clicks
 
+    # --- the shared models, loaded from their tables -------------------------------------------
+    def load_cooccurrence(self, item_id: str, row: bytes | None, ts: int) -> None:
+        """One co-occurrence table record (None: a tombstone); `ts` its time, ms."""
+        if row is None:
+            self.cooc.remove([item_id])
+        else:
+            self.cooc.load_row(item_id, row)
+        self.cooc.now = max(self.cooc.now, ts)
+
+    def load_feedback(self, key: str, shown: float, clicked: float) -> None:
+        """One feedback table record: totals for "arm:<name>", "item:<id>" or "ad:<id>"."""
+        kind, _, name = key.partition(":")
+        target = {"arm": self.bandit, "item": self.items_shown, "ad": self.ad_ctr}.get(kind)
+        if target is not None and name:
+            target.betas[name] = replace(target.prior, shown=shown, clicked=clicked)
+
+    # --- user events ---------------------------------------------------------------------------
     def handle_users(self, events: Sequence[tuple[str, Mapping[str, Any]]],
-                     profiles: Mapping[str, Profile | None]) -> UserBatchResult:
+                     profiles: Mapping[str, Profile | None],
+                     served: Mapping[str, ServedLog | None] | None = None) -> UserBatchResult:
         """Apply validated (topic, event) pairs in `ts` order; one encoder call for the whole batch.
 
         The topics are consumed side by side, so a batch may hold a user's click before the
         deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
         """
         vectors = self._embed_texts(events)
-        state: dict[str, Profile | None] = dict(profiles)
-        result, refresh = UserBatchResult(), dict[str, _ClickRefresh]()
+        b = _Batch(dict(profiles), dict(served or {}))
         for position in sorted(range(len(events)), key=lambda i: events[i][1]["ts"]):
             topic, event = events[position]
             user = event["user_id"]
             if topic == "user_deletions":
-                state[user] = None
-                result.deleted.add(user)
-                refresh.pop(user, None)
+                b.profiles[user] = b.served[user] = None
+                b.result.deleted.add(user)
+                b.refresh.pop(user, None)
             elif topic == "clicks":
-                error = self._click(state, event, refresh)
+                error = self._click(b, event)
                 if error:
-                    result.rejected.append((position, error))
+                    b.result.rejected.append((position, error))
             else:
-                self._text_event(topic, event, vectors[position], state)
+                self._text_event(topic, event, vectors[position], b.profiles)
                 trigger = "signup" if topic == "signups" else "search"
-                result.recommendations.append(self._recommendation(
-                    state[user], user, trigger, event["event_id"], event["ts"]))
-        for user, r in refresh.items():
-            result.recommendations.append(
-                self._recommendation(state[user], user, "click", r.trigger_event_id, r.source_ts))
+                self._recommendation(b, user, trigger, event["event_id"], event["ts"])
+        for user, r in b.refresh.items():
+            self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
         # A user deleted and then seen again in one batch is purged first, then written anew.
-        result.profiles = {u: p for u, p in state.items() if p is not None}
-        return result
+        b.result.profiles = {u: p for u, p in b.profiles.items() if p is not None}
+        given = served or {}
+        b.result.served = {u: s for u, s in b.served.items()
+                           if s is not None and s is not given.get(u)}
+        return b.result
 
     def _embed_texts(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[int, np.ndarray]:
         wanted = [(i, str(e[TEXT_FIELD[t]])) for i, (t, e) in enumerate(events) if t in TEXT_FIELD]
@@ -102,36 +164,74 @@ class Engine:
         state[user] = with_seen(update(profile, vec, str(event[TEXT_FIELD[topic]]), event["ts"]),
                                 event["event_id"])
 
-    def _click(self, state: dict[str, Profile | None], event: Mapping[str, Any],
-               refresh: dict[str, _ClickRefresh]) -> str | None:
-        item_id, user = event["item_id"], event["user_id"]
+    def _click(self, b: _Batch, event: Mapping[str, Any]) -> str | None:
+        item_id, user, action, ts = event["item_id"], event["user_id"], event["action"], event["ts"]
         if item_id not in self.catalog:
             return f"clicks: item_id {item_id[:60]!r} is not in the catalogue (unknown or deleted)"
-        profile = state.get(user)
+        profile = b.profiles.get(user)
         if not has_seen(profile, event["event_id"]):
+            b.result.cooccurrence += row_updates(profile.recent if profile else (), item_id,
+                                                 action, ts, self.cooc.config)
             profile = with_interaction(profile, item_id, self.catalog.item_vector(item_id),
-                                       event["action"], event["ts"],
-                                       self.catalog.titles.get(item_id, ""))
-            state[user] = with_seen(profile, event["event_id"])
-            self.popularity.update(item_id, event["action"], event["ts"])
-        refresh[user] = _ClickRefresh(event["event_id"], event["ts"])
+                                       action, ts, self.catalog.titles.get(item_id, ""))
+            b.profiles[user] = with_seen(profile, event["event_id"])
+            self.popularity.update(item_id, action, ts)
+            self._attribute(b, user, event.get("recommendation_id"), item_id)
+        b.refresh[user] = _ClickRefresh(event["event_id"], ts)
         return None
 
-    def _recommendation(self, profile: Profile | None, user: str, trigger: str,
-                        trigger_event_id: str, source_ts: int) -> dict[str, Any]:
-        picks = recommend(profile, self.catalog.index, k=self.top_k, popularity=self.popularity,
-                          titles=self.catalog.titles)
-        return {
-            "recommendation_id": _stable_id("rec", trigger, trigger_event_id, user),
+    def _attribute(self, b: _Batch, user: str, recommendation_id: str | None, item_id: str) -> None:
+        """A click on an item of a list we served: the list's arm and the item earn a click."""
+        log = b.served.get(user)
+        if log is None or not recommendation_id:
+            return
+        log, served, first = log.attribute(recommendation_id, item_id)
+        if served is not None and first:
+            b.served[user] = log
+            b.result.count(f"arm:{served.arm}", clicked=1)
+            b.result.count(f"item:{item_id}", clicked=1)
+
+    def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
+                        source_ts: int) -> None:
+        rec_id = _stable_id("rec", trigger, trigger_event_id, user)
+        profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
+        before = dict(log.lists).get(rec_id)
+        rng = np.random.default_rng(int(rec_id, 16))
+        arm = before.arm if before is not None else self.bandit.choose(rng)
+        picks = recommend_blended(profile, self.catalog.index, self.cooc, self.popularity,
+                                  k=self.top_k, titles=self.catalog.titles,
+                                  weights=self.strategies.get(arm), shown=self.items_shown,
+                                  rng=rng, config=self.blend)
+        picks = self._explain_content(profile, picks)
+        items = tuple(p.item_id for p in picks)
+        if before is None:  # a repeat of a list is not shown twice
+            b.result.count(f"arm:{arm}", shown=1)
+            for item in items:
+                b.result.count(f"item:{item}", shown=1)
+        explored = tuple(p.item_id for p in picks if p.reason == EXPLORE)
+        b.served[user] = log.served(rec_id, Served(arm, items, explored))
+        b.result.recommendations.append({
+            "recommendation_id": rec_id,
             "user_id": user, "trigger": trigger, "trigger_event_id": trigger_event_id,
             "items": [{"item_id": p.item_id, "score": p.score, "reason": p.reason} for p in picks],
             "model_version": self.model_version, "source_ts": source_ts,
             "produced_ts": now_ms(),
-        }
+        })
 
+    def _explain_content(self, profile: Profile | None,
+                         picks: list[Recommendation]) -> list[Recommendation]:
+        """Content picks name the item (or words) they resemble, as ranking.recommend does."""
+        if profile is None or not any(p.reason in _CONTENT_REASONS for p in picks):
+            return picks
+        index = self.catalog.index
+        explain = _Explainer(profile, index, self.catalog.titles, query_vector(profile)[1])
+        return [replace(p, reason=explain(p.item_id, index.vectors([p.item_id])[0]))
+                if p.reason in _CONTENT_REASONS else p for p in picks]
+
+    # --- page views ----------------------------------------------------------------------------
     def handle_page_views(self, events: Sequence[Mapping[str, Any]],
                           profiles: Mapping[str, Profile | None]) -> list[dict[str, Any]]:
-        """One ad_slots event per page view: the user's taste (and the page's item) picks ads."""
+        """One ad_slots event per page view: taste (and the page's item) x bid x estimated CTR."""
         ads = self.catalog.ads()
         out = []
         for event in events:
@@ -139,8 +239,9 @@ class Engine:
             user_vec = _with_context(query_vector(profile)[0],
                                      self._context_vector(event.get("context_item_id")))
             slots = [(s["slot_id"], s["position"]) for s in event["slots"]]
-            placements = place_ads(user_vec, ads, slots, popularity=self.popularity,
-                                   exclude_items=profile.purchased if profile else ())
+            placements = place_ads_by_ctr(user_vec, ads, slots, self.ad_ctr,
+                                          popularity=self.popularity,
+                                          exclude_items=profile.purchased if profile else ())
             out.append({
                 "placement_id": _stable_id("ads", event["event_id"], event["user_id"]),
                 "user_id": event["user_id"], "page_id": event["page_id"],

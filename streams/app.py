@@ -30,4 +30,6 @@ app = faust.App(
 # Importing the agents registers them with the app.
 from streams.agents import ads as _ads  # noqa: E402,F401
 from streams.agents import users as _users  # noqa: E402,F401
+from streams.agents import cooccurrence as _cooccurrence  # noqa: E402,F401
+from streams.agents import feedback as _feedback  # noqa: E402,F401
 from streams import catalog_replica as _catalog_replica  # noqa: E402,F401

@@ -1,6 +1,14 @@
-"""Per-user state: one RocksDB-backed table, co-partitioned with the user topics by user_id."""
+"""Tables: per-user state co-partitioned by user_id; shared models keyed by item or arm.
+
+`profiles` and `served` are written by the users agent only; `cooccurrence` and `feedback` by
+their own agents, and every worker follows their changelogs in full (streams/catalog_replica.py)
+so any worker can read any row.
+"""
 from __future__ import annotations
 
+import json
+
+from coldstart.bandit import ServedLog
 from coldstart.profile import Profile
 from streams.app import app, settings
 
@@ -12,16 +20,28 @@ CHANGELOG_CONFIG = {
     "delete.retention.ms": "86400000",
 }
 
-profiles = app.Table(
-    "profiles",
-    key_type=bytes,
-    value_type=bytes,  # coldstart.profile.Profile.to_bytes()
-    partitions=settings.partitions,
-    extra_topic_configs=CHANGELOG_CONFIG,
-    help="user_id -> profile bytes (text and behaviour vectors, purchases, recent items)",
-)
+
+def _table(name: str, help: str):  # type: ignore[no-untyped-def]
+    return app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+                     extra_topic_configs=CHANGELOG_CONFIG, help=help)
+
+
+profiles = _table("profiles", "user_id -> profile bytes (text and behaviour vectors, purchases, "
+                              "recent items)")
+served = _table("served", "user_id -> ServedLog JSON: the user's latest lists, for attribution")
+cooccurrence = _table("cooccurrence", "item_id -> co-occurrence row bytes (Neighbours)")
+feedback = _table("feedback", "arm:<name> / item:<id> / ad:<id> -> {shown, clicked} JSON")
 
 
 def load_profile(user_id: str) -> Profile | None:
     raw = profiles.get(user_id.encode())
     return Profile.from_bytes(raw) if raw else None
+
+
+def load_served(user_id: str) -> ServedLog | None:
+    raw = served.get(user_id.encode())
+    return ServedLog.from_dict(json.loads(raw)) if raw else None
+
+
+def served_bytes(log: ServedLog) -> bytes:
+    return json.dumps(log.to_dict(), separators=(",", ":")).encode()

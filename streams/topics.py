@@ -24,6 +24,16 @@ ad_slots = _json("ad_slots")
 dead_letters = _json("dead_letters")
 
 
+def _internal(name: str):  # type: ignore[no-untyped-def]
+    """A topic only the workers use; Faust creates it, partitioned like the tables it feeds."""
+    return app.topic(settings.topic(f"coldstart-{name}"), key_type=bytes, key_serializer="raw",
+                     value_serializer="json", partitions=settings.partitions, internal=True)
+
+
+cooccurrence_updates = _internal("cooccurrence-updates")  # key item_id: one row's change
+feedback_counts = _internal("feedback")  # key "arm:<name>" / "item:<id>": shown, clicked
+
+
 def contract_name(topic: str) -> str:
     """`signups` for `<prefix>signups`."""
     return topic[len(settings.topic_prefix):] if topic.startswith(settings.topic_prefix) else topic

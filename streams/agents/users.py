@@ -1,4 +1,4 @@
-"""Signups, searches, clicks and deletions: the one agent that writes user profiles."""
+"""Signups, searches, clicks and deletions: the one agent that writes profiles and served logs."""
 from __future__ import annotations
 
 from faust.types import EventT, StreamT
@@ -7,8 +7,10 @@ import schemas
 from coldstart.errors import InvalidEventError
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
+from streams.agents.cooccurrence import send_row_updates
+from streams.agents.feedback import send_feedback
 from streams.state import as_current, state
-from streams.tables import load_profile, profiles
+from streams.tables import load_profile, load_served, profiles, served, served_bytes
 from streams.topics import contract_name, recommendations, user_events
 
 
@@ -35,15 +37,22 @@ async def handle_batch(batch: list[EventT]) -> None:
     engine = state.engine
     assert engine is not None
     users = {value["user_id"] for _, value in valid}
-    result = engine.handle_users(valid, {u: load_profile(u) for u in users})
+    result = engine.handle_users(valid, {u: load_profile(u) for u in users},
+                                 {u: load_served(u) for u in users})
     for position, error in result.rejected:
         await send_dead_letter(sources[position].message, error)
     by_user = {value["user_id"]: sources[i] for i, (_, value) in enumerate(valid)}
     for user in result.deleted:
         as_current(by_user[user])
-        profiles.pop(user.encode(), None)  # a tombstone in the changelog
+        profiles.pop(user.encode(), None)  # a tombstone in each changelog
+        served.pop(user.encode(), None)
     for user, profile in result.profiles.items():
         as_current(by_user[user])
         profiles[user.encode()] = profile.to_bytes()
+    for user, log in result.served.items():
+        as_current(by_user[user])
+        served[user.encode()] = served_bytes(log)
     for rec in result.recommendations:
         await recommendations.send(key=rec["user_id"].encode(), value=rec)
+    await send_row_updates(result.cooccurrence)
+    await send_feedback(result.feedback)

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from coldstart.blend import EXPLORE
 from coldstart.profile import Profile
 from e2e import (RUNNING, Pipeline, categories, check_recommendation, click, deletion, items_of,
                  majority, new_id, signup)
@@ -13,12 +14,14 @@ from e2e import (RUNNING, Pipeline, categories, check_recommendation, click, del
 pytestmark = pytest.mark.integration
 
 NEW_WORDS = "two cats who scratch everything"
-PERSONAL_REASONS = {f"matches '{NEW_WORDS}'", "popular right now", "new in our catalogue"}
+PERSONAL_REASONS = {f"matches '{NEW_WORDS}'", "popular right now", "new in our catalogue",
+                    EXPLORE}
 
 
-def changelog_for(pipeline: Pipeline, user: str, until: Any, what: str) -> list[bytes | None]:
-    """The user's records on the profiles changelog, oldest first, once `until(them)` holds."""
-    reader = pipeline.reader(pipeline.changelog)
+def changelog_for(pipeline: Pipeline, user: str, until: Any, what: str,
+                  table: str = "profiles") -> list[bytes | None]:
+    """The user's records on a user table's changelog, oldest first, once `until(them)` holds."""
+    reader = pipeline.reader(f"{pipeline.settings.topic_prefix}coldstart-{table}-changelog")
     key = user.encode()
 
     def mine(values: list[Any]) -> list[bytes | None]:
@@ -39,9 +42,16 @@ def test_a_deleted_user_leaves_a_tombstone_and_returns_as_new(pipeline: Pipeline
                            "the user's profile")
     assert Profile.from_bytes(before[-1]).purchased == (running[2],)
 
+    served = changelog_for(pipeline, user, lambda rs: bool(rs) and rs[-1] is not None,
+                           "the user's served lists", table="served")
+    assert served[-1] is not None
+
     pipeline.send("user_deletions", [deletion(user)])
     records = changelog_for(pipeline, user, lambda rs: rs[-1] is None, "a tombstone")
     assert records[-1] is None
+    served = changelog_for(pipeline, user, lambda rs: rs[-1] is None, "a served tombstone",
+                           table="served")
+    assert served[-1] is None
 
     again = signup(user, NEW_WORDS)
     rec = pipeline.recommend(again)

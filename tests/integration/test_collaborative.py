@@ -1,0 +1,110 @@
+"""Issue 7 on the real broker: co-occurrence learned from clicks reaches a later user's list, and
+a click that names the list it came from updates the bandit."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from coldstart.bandit import ServedLog
+from coldstart.cooccurrence import Neighbours
+from e2e import WAIT, Pipeline, check_recommendation, click, items_of, new_id, signup
+
+pytestmark = pytest.mark.integration
+
+OFFICE = "home office"
+TRAINING_USERS = 6
+
+
+def changelog(pipeline: Pipeline, table: str) -> str:
+    return f"{pipeline.settings.topic_prefix}coldstart-{table}-changelog"
+
+
+def latest(pipeline: Pipeline, table: str, key: str, until: Any, what: str) -> bytes | None:
+    """The newest value of `key` on a table's changelog, once `until(value)` holds."""
+    reader = pipeline.reader(changelog(pipeline, table))
+
+    def newest() -> bytes | None:
+        mine = [r.value for r in reader.records if r.key == key.encode()]
+        return mine[-1] if mine else None
+
+    reader.wait(lambda _: until(newest()), what)
+    return newest()
+
+
+def refresh_after_click(pipeline: Pipeline, item: str) -> dict[str, Any]:
+    """A brand-new user clicks `item`; their refreshed recommendations."""
+    event = click(new_id("u"), item)
+    pipeline.send("clicks", [event])
+    rec = pipeline.recommendations([event["event_id"]])[event["event_id"]][0]
+    check_recommendation(pipeline, rec, event, "click")
+    return rec
+
+
+def test_clicks_teach_co_occurrence_that_reaches_a_later_user(pipeline: Pipeline) -> None:
+    office = items_of(pipeline, OFFICE)
+    a = office[0]
+    before = [i["item_id"] for i in refresh_after_click(pipeline, a)["items"]]
+    b = next(i for i in office[1:] if i not in before)  # content alone does not offer it
+
+    # Whoever clicks A goes on to click B; as many one-click visitors make other items as
+    # popular as B, so popularity alone does not set B apart.
+    background = [items_of(pipeline, c)[7] for c in ("books", "baby", "beauty", "gardening")]
+    for _ in range(TRAINING_USERS):
+        user = new_id("u")
+        pipeline.send("clicks", [click(user, a)] + [click(new_id("u"), x) for x in background])
+        pipeline.send("clicks", [click(user, b)])
+    latest(pipeline, "cooccurrence", a,
+           lambda v: v is not None and b in Neighbours.from_bytes(v).keys, "A's row naming B")
+
+    # Every worker follows the table's changelog; give the replica a moment, then a new user.
+    deadline, rec = time.monotonic() + WAIT, None
+    while time.monotonic() < deadline:
+        rec = refresh_after_click(pipeline, a)
+        if b in [i["item_id"] for i in rec["items"]]:
+            break
+        time.sleep(1.0)
+    assert rec is not None
+    found = {i["item_id"]: i["reason"] for i in rec["items"]}
+    assert b in found, f"{b} not recommended after {a}: {rec['items']}"
+    title = pipeline.items[a]["title"]
+    assert found[b].startswith("people who liked") and title[:20] in found[b], found[b]
+
+
+def test_a_click_on_a_served_list_rewards_its_strategy(pipeline: Pipeline) -> None:
+    user = new_id("u")
+    event = signup(user, "a quiet mechanical keyboard and a good desk lamp")
+    rec = pipeline.recommend(event)
+    rec_id, item = rec["recommendation_id"], rec["items"][0]["item_id"]
+    log = latest(pipeline, "served", user,
+                 lambda v: v is not None and rec_id in dict(_log(v).lists), "the served list")
+    arm = dict(_log(log).lists)[rec_id].arm
+    shown_arm = latest(pipeline, "feedback", f"arm:{arm}", lambda v: v is not None, "arm shown")
+    clicked_before = _totals(shown_arm)[1]
+    assert _totals(shown_arm)[0] >= 1
+
+    chosen = dict(click(user, item), recommendation_id=rec_id)
+    pipeline.send("clicks", [chosen])
+    pipeline.recommendations([chosen["event_id"]])
+    after = latest(pipeline, "feedback", f"arm:{arm}",
+                   lambda v: v is not None and _totals(v)[1] > clicked_before, "the arm's click")
+    assert _totals(after)[1] == clicked_before + 1
+    log = latest(pipeline, "served", user, lambda v: v is not None
+                 and dict(_log(v).lists)[rec_id].clicked, "the list marked clicked")
+    assert dict(_log(log).lists)[rec_id].items[0] == item
+    item_totals = latest(pipeline, "feedback", f"item:{item}",
+                         lambda v: v is not None and _totals(v)[1] >= 1, "the item's click")
+    assert _totals(item_totals)[1] >= 1
+
+
+def _log(raw: bytes | None) -> ServedLog:
+    assert raw is not None
+    return ServedLog.from_dict(json.loads(raw))
+
+
+def _totals(raw: bytes | None) -> tuple[float, float]:
+    assert raw is not None
+    data = json.loads(raw)
+    return data["shown"], data["clicked"]

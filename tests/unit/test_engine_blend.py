@@ -1,0 +1,141 @@
+"""The engine's blend: co-occurrence learned from clicks, served lists, bandit feedback, ad CTR."""
+from __future__ import annotations
+
+import pytest
+
+from coldstart.blend import EXPLORE, BlendConfig
+from coldstart.catalog import Catalog
+from coldstart.cooccurrence import apply_update_bytes
+from coldstart.encoder import Encoder
+from coldstart.engine import Engine, UserBatchResult
+
+ITEMS = [
+    {"item_id": "run-1", "title": "Trail running shoes", "category": "running"},
+    {"item_id": "run-2", "title": "Lightweight rain jacket for runners", "category": "running"},
+    {"item_id": "run-3", "title": "Running socks, merino", "category": "running"},
+    {"item_id": "run-4", "title": "Running cap with a visor", "category": "running"},
+    {"item_id": "pan-1", "title": "Stainless steel saucepan", "category": "kitchen"},
+    {"item_id": "pan-2", "title": "Cast iron frying pan", "category": "kitchen"},
+    {"item_id": "pan-3", "title": "Chef's knife, 20 cm", "category": "kitchen"},
+    {"item_id": "pan-4", "title": "Wooden chopping board", "category": "kitchen"},
+]
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def engine(encoder: Encoder) -> Engine:
+    catalog = Catalog(encoder.dim)
+    catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
+    return Engine(catalog, encoder.encode_users, encoder.version, top_k=4)
+
+
+def signup(user: str, text: str, ts: int) -> tuple[str, dict]:
+    return "signups", {"event_id": f"s-{user}-{ts}", "user_id": user, "description": text,
+                       "ts": ts}
+
+
+def click(user: str, item: str, ts: int, rec_id: str | None = None) -> tuple[str, dict]:
+    event = {"event_id": f"c-{user}-{ts}", "user_id": user, "item_id": item, "action": "click",
+             "ts": ts}
+    if rec_id:
+        event["recommendation_id"] = rec_id
+    return "clicks", event
+
+
+def route(engine: Engine, result: UserBatchResult, table: dict[str, bytes]) -> None:
+    """What the streaming layer does: row updates to the table, the table back to the engine."""
+    for update in result.cooccurrence:
+        table[update.item_id] = apply_update_bytes(table.get(update.item_id), update,
+                                                   engine.cooc.config)
+        engine.load_cooccurrence(update.item_id, table[update.item_id], T0 + 10_000)
+
+
+def test_new_clicks_emit_row_updates_and_a_redelivery_emits_none(engine: Engine) -> None:
+    first = engine.handle_users([click("u1", "run-1", T0), click("u1", "pan-2", T0 + 1)], {})
+    rows = [(u.item_id, [o for o, _ in u.pairs]) for u in first.cooccurrence]
+    assert rows == [("run-1", []), ("pan-2", ["run-1"]), ("run-1", ["pan-2"])]
+    again = engine.handle_users([click("u1", "pan-2", T0 + 1)], first.profiles, first.served)
+    assert again.cooccurrence == [] and len(again.recommendations) == 1
+
+
+def test_what_others_clicked_next_reaches_a_new_user_with_its_reason(engine: Engine) -> None:
+    table: dict[str, bytes] = {}
+    before = engine.handle_users([click("new-0", "run-1", T0)], {}).recommendations[0]
+    assert "pan-4" not in [i["item_id"] for i in before["items"]]  # content alone: running
+    for u in range(6):  # whoever clicks run-1 goes on to buy a chopping board
+        route(engine, engine.handle_users([click(f"u{u}", "run-1", T0 + 10 * u),
+                                           click(f"u{u}", "pan-4", T0 + 10 * u + 1)], {}), table)
+    for u in range(6):  # and others make kitchen items about as popular
+        engine.handle_users([click(f"v{u}", "pan-1", T0 + 100 + u)], {})
+    (rec,) = engine.handle_users([click("new-1", "run-1", T0 + 200)], {}).recommendations
+    reasons = {i["item_id"]: i["reason"] for i in rec["items"]}
+    assert reasons.get("pan-4") == "people who liked Trail running shoes liked this", reasons
+
+
+def test_a_click_on_a_served_list_rewards_its_arm_once(engine: Engine) -> None:
+    first = engine.handle_users([signup("u1", "running gear", T0)], {})
+    (rec,) = first.recommendations
+    log = first.served["u1"]
+    (served,) = [s for k, s in log.lists if k == rec["recommendation_id"]]
+    assert served.items == tuple(i["item_id"] for i in rec["items"])
+    assert first.feedback[f"arm:{served.arm}"] == (1, 0)
+    assert all(first.feedback[f"item:{i}"] == (1, 0) for i in served.items)
+
+    item = served.items[1]
+    hit = engine.handle_users([click("u1", item, T0 + 1, rec["recommendation_id"])],
+                              first.profiles, first.served)
+    assert hit.feedback[f"arm:{served.arm}"][1] == 1 and hit.feedback[f"item:{item}"][1] == 1
+    # The same click again, and a second click on that list: no more reward.
+    again = engine.handle_users([click("u1", item, T0 + 1, rec["recommendation_id"]),
+                                 click("u1", served.items[2], T0 + 2, rec["recommendation_id"])],
+                                hit.profiles, {**first.served, **hit.served})
+    assert all(clicked == 0 for _, clicked in again.feedback.values())
+
+
+def test_a_repeated_trigger_repeats_its_list_without_counting_it_twice(engine: Engine) -> None:
+    first = engine.handle_users([signup("u1", "kitchen knives", T0)], {})
+    again = engine.handle_users([signup("u1", "kitchen knives", T0)], first.profiles, first.served)
+    assert [i["item_id"] for i in again.recommendations[0]["items"]] == \
+        [i["item_id"] for i in first.recommendations[0]["items"]]
+    assert all(shown == 0 for shown, _ in again.feedback.values())
+
+
+def test_the_bandit_and_the_estimates_load_from_feedback_totals(engine: Engine) -> None:
+    engine.load_feedback("arm:content", 100, 40)
+    engine.load_feedback("arm:collaborative", 100, 1)
+    engine.load_feedback("ad:a2", 50, 25)
+    engine.load_feedback("nonsense", 1, 1)  # ignored
+    assert engine.bandit.best() == "content"
+    assert engine.ad_ctr["a2"].mean == pytest.approx(26 / 52)
+
+
+def test_explored_items_say_so_and_are_remembered(encoder: Encoder) -> None:
+    catalog = Catalog(encoder.dim)
+    catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
+    engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=4,
+                    blend=BlendConfig(explore_rate=0.5))
+    result = engine.handle_users([signup(f"u{i}", "running gear", T0 + i) for i in range(5)], {})
+    explored = {i["item_id"] for r in result.recommendations for i in r["items"]
+                if i["reason"] == EXPLORE}
+    assert explored
+    remembered = {i for log in result.served.values() for _, s in log.lists for i in s.explored}
+    assert remembered == explored
+
+
+def test_a_deletion_drops_the_served_log(engine: Engine) -> None:
+    first = engine.handle_users([signup("u1", "running gear", T0)], {})
+    gone = engine.handle_users([("user_deletions", {"user_id": "u1", "ts": T0 + 1})],
+                               first.profiles, first.served)
+    assert gone.deleted == {"u1"} and gone.served == {} and gone.profiles == {}
+
+
+def test_page_views_prefer_the_ad_people_click(engine: Engine, encoder: Encoder) -> None:
+    ads = [{"ad_id": "a1", "text": "running shoes sale", "bid": 1.0},
+           {"ad_id": "a2", "text": "running socks sale", "bid": 1.0}]
+    engine.catalog.apply_ads(ads, encoder.encode_items(engine.catalog.ad_texts(ads)))
+    view = {"event_id": "p1", "user_id": "nobody", "page_id": "home", "ts": T0,
+            "slots": [{"slot_id": "top", "position": 1}, {"slot_id": "side", "position": 2}]}
+    engine.load_feedback("ad:a1", 100, 1)
+    engine.load_feedback("ad:a2", 100, 30)
+    (out,) = engine.handle_page_views([view], {})
+    assert [p["ad_id"] for p in out["placements"]] == ["a2", "a1"]
