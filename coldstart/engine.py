@@ -29,7 +29,7 @@ from coldstart.cooccurrence import Cooccurrence, RowUpdate, row_updates
 from coldstart.popularity import Popularity
 from coldstart.profile import (Profile, has_seen, query_vector, with_interaction, with_search,
                                with_seen, with_signup)
-from coldstart.ranking import Recommendation, _Explainer
+from coldstart.ranking import Recommendation, Explainer
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 TEXT_FIELD = {"signups": "description", "searches": "query"}
@@ -224,7 +224,7 @@ class Engine:
         if profile is None or not any(p.reason in _CONTENT_REASONS for p in picks):
             return picks
         index = self.catalog.index
-        explain = _Explainer(profile, index, self.catalog.titles, query_vector(profile)[1])
+        explain = Explainer(profile, index, self.catalog.titles, query_vector(profile)[1])
         return [replace(p, reason=explain(p.item_id, index.vectors([p.item_id])[0]))
                 if p.reason in _CONTENT_REASONS else p for p in picks]
 

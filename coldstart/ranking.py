@@ -49,7 +49,7 @@ def recommend(profile: Profile | None, index: ItemIndex, *, k: int = 10,
         found, scores = index.search(query, max(candidates, k), exclude=banned)
         ids, relevance = found[0], scores[0, : len(found[0])].astype(np.float64)
         vecs = index.vectors(ids)
-        explain = _Explainer(profile, index, titles or {}, w_b)
+        explain = Explainer(profile, index, titles or {}, w_b)
         picks = [Recommendation(ids[i], _finite(relevance[i]), explain(ids[i], vecs[i]))
                  for i in mmr(relevance, vecs, k, mmr_lambda, near_duplicate)]
     taken = banned | {p.item_id for p in picks}
@@ -76,7 +76,7 @@ def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, lam: float,
     return chosen + deferred[: max(0, k - len(chosen))]
 
 
-class _Explainer:
+class Explainer:
     """The reason for one personal pick: the user's words, or an item they interacted with."""
 
     def __init__(self, profile: Profile, index: ItemIndex, titles: Mapping[str, str],
