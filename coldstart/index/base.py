@@ -20,7 +20,7 @@ class IndexConfig:
 
     kind: str = "auto"
     hnsw_m: int = 32
-    ef_search: int = 128
+    ef_search: int = 256  # 0.987 recall@10 vs exact on Home Depot (README)
     ef_construction: int = 80
     auto_threshold: int = 50_000
     rebuild_fraction: float = 0.25  # rebuild when this share of slots are tombstones...
