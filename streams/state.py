@@ -14,6 +14,7 @@ from faust.types import EventT
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.engine import Engine
+from coldstart.model_registry import model_spec
 from streams.app import settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ class WorkerState:
 
     def load(self) -> Engine:
         """Load the model and build an empty catalogue (blocking: call in an executor)."""
-        self.encoder = load_encoder(settings.model or None, threads=settings.encoder_threads,
+        # COLDSTART_MODEL, else the fine-tuned version `current` points at, else the bundled model
+        self.encoder = load_encoder(model_spec(settings.model or None),
+                                    threads=settings.encoder_threads,
                                     cache_size=settings.encoder_cache)
         catalog = Catalog(self.encoder.dim)
         self.engine = Engine(catalog, self.encoder.encode_users, self.encoder.version,
@@ -51,6 +54,7 @@ def as_current(event: EventT) -> None:
     """Make `event` Faust's current event, as plain stream iteration would.
 
     `take_events` hands us a batch without setting it; RocksDB tables need it to know the
-    partition a write belongs to, which keeps the table co-partitioned with the source topic.
+    partition a write belongs to (and a read comes from), which keeps the table co-partitioned
+    with the source topic. It stays set in the calling task until changed.
     """
     _current_event.set(weakref.ref(event))

@@ -1,0 +1,81 @@
+"""`coldstart finetune`: pairs from a file, logged events or a dataset's train split -> a new model version."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from coldstart.errors import ConfigError
+from coldstart.finetune import FinetuneConfig, Pair, finetune, home_depot_pairs, pairs_from_events, read_items, read_pairs, save
+
+
+def _jsonl(path: Path) -> list[dict[str, object]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_pairs(args: argparse.Namespace) -> tuple[list[Pair], dict[str, object], dict[str, np.ndarray] | None]:
+    """The training pairs the arguments name, a note of where they came from for the manifest, and
+    base-model vectors already cached for some of their texts (a dataset's catalogue), if any."""
+    sources = [s for s in ("pairs", "events", "dataset") if getattr(args, s, None)]
+    if len(sources) != 1:
+        raise ConfigError(f"expected exactly one of --pairs, --events, --dataset, got {sources or 'none'}")
+    items = read_items(Path(args.items)) if getattr(args, "items", None) else None
+    if args.pairs:
+        return read_pairs(Path(args.pairs), items), {"source": f"pairs:{Path(args.pairs).name}"}, None
+    if args.events:
+        folder = Path(args.events)
+        items = items or read_items(folder / "catalog.jsonl")
+        pairs = pairs_from_events(_jsonl(folder / "signups.jsonl"), _jsonl(folder / "searches.jsonl"),
+                                  _jsonl(folder / "clicks.jsonl"), items, negatives=args.negatives, seed=args.seed)
+        return pairs, {"source": f"events:{folder.name}"}, None
+    from coldstart.evaluation.datasets import Catalogue, load_home_depot
+
+    data = load_home_depot()  # only its train split is read here, as the protocol requires
+    titles = {int(pid): text for pid, text in zip(data.catalogue.ids, data.catalogue.texts)}
+    vectors = None
+    if args.lora_r <= 0 or args.towers == "query":  # base vectors used: the catalogue's, shared with eval's cache
+        from coldstart.encoder import load_encoder
+        from coldstart.evaluation.vector_cache import item_vectors
+
+        base = load_encoder(args.base or None, threads=args.threads, cache_size=0)
+        vectors = dict(zip(data.catalogue.texts, item_vectors(base, data.catalogue)))
+        if args.lora_r <= 0:  # the search terms go through the base too: cache them the same way
+            terms = sorted({term.strip() for term, _, _ in data.train})
+            ids = np.arange(len(terms), dtype=np.int64)
+            vectors.update(zip(terms, item_vectors(base, Catalogue("home_depot_train_terms", ids, terms))))
+    return home_depot_pairs(data.train, titles), {"source": "home_depot:train"}, vectors
+
+
+def config_from(args: argparse.Namespace) -> FinetuneConfig:
+    targets = tuple(t for t in args.lora_targets.split(",") if t)
+    return FinetuneConfig(
+        loss=args.loss, towers=args.towers, lora_r=args.lora_r, lora_alpha=args.lora_alpha or 2 * args.lora_r, lora_targets=targets,
+        lora_layers=args.lora_layers,
+        head=args.head, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        hard_negatives=args.hard_negatives, negatives=args.negatives, val_fraction=args.val_fraction,
+        eval_every=args.eval_every, patience=args.patience, max_pairs=args.limit, seed=args.seed,
+        max_seq_length=args.max_seq_length,
+        threads=args.threads)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Train, save the version under --out (the models root), optionally point `current` at it."""
+    from coldstart import model_registry
+
+    pairs, source, vectors = load_pairs(args)
+    if not pairs:
+        raise ConfigError("expected training pairs, got none")
+    result = finetune(pairs, config_from(args), base=args.base or None, progress=not args.quiet,
+                      base_vectors=vectors)
+    version = save(result, args.out, extra=source)
+    if args.set_current:
+        model_registry.set_current(version, args.out)
+    path = model_registry.resolve(version, args.out)
+    print(json.dumps({"model_version": version, "path": str(path), "kind": result.config.kind,
+                      "best": result.best, "base_val_recall@10": result.history[0].get("val_recall@10"),
+                      "current": model_registry.current(args.out)}))
+    return 0
