@@ -123,11 +123,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     finetune = sub.add_parser("finetune", help="parameter-efficient fine-tuning of the encoder")
-    finetune.add_argument("--pairs", help="CSV/JSONL of (text, item_text, label) rows")
+    finetune.add_argument("--pairs", help="CSV/JSONL of (text, item_text or item_id, label) rows")
+    finetune.add_argument("--events", help="folder of recorded signups/searches/clicks/catalog .jsonl")
     finetune.add_argument("--dataset", choices=["home_depot"], help="train split of a dataset")
-    finetune.add_argument("--out", default=None, help="models directory")
+    finetune.add_argument("--items", help="catalog JSONL resolving item_id in --pairs/--events")
+    finetune.add_argument("--out", default=None, help="models directory (default DATA_DIR/models)")
+    finetune.add_argument("--base", default=None, help="model to start from (default: bundled)")
     finetune.add_argument("--epochs", type=int, default=1)
-    finetune.add_argument("--limit", type=int, default=0)
+    finetune.add_argument("--limit", type=int, default=0, help="train on N sampled pairs (0: all)")
+    finetune.add_argument("--loss", choices=["contrastive", "bce"], default="contrastive")
+    finetune.add_argument("--towers", choices=["both", "query"], default="both",
+                          help="query: tune only the user/query side; items keep the base's vectors")
+    finetune.add_argument("--lora-r", type=int, default=16, help="LoRA rank (0: no LoRA)")
+    finetune.add_argument("--lora-alpha", type=int, default=0, help="LoRA alpha (0: 2 x rank)")
+    finetune.add_argument("--lora-targets", default="query,key,value,dense")
+    finetune.add_argument("--lora-layers", type=int, default=2, help="adapt the last N layers (0: all)")
+    finetune.add_argument("--head", action="store_true", help="train a linear projection head")
+    finetune.add_argument("--batch-size", type=int, default=64)
+    finetune.add_argument("--lr", type=float, default=3e-4)
+    finetune.add_argument("--hard-negatives", type=int, default=1, help="contrastive: per pair")
+    finetune.add_argument("--negatives", type=int, default=3, help="bce/events: random per positive")
+    finetune.add_argument("--val-fraction", type=float, default=0.1)
+    finetune.add_argument("--eval-every", type=int, default=64, help="steps (0: each epoch)")
+    finetune.add_argument("--patience", type=int, default=2)
+    finetune.add_argument("--max-seq-length", type=int, default=28, help="tokens per text in training")
+    finetune.add_argument("--seed", type=int, default=13)
+    finetune.add_argument("--threads", type=int, default=2)
+    finetune.add_argument("--set-current", action="store_true", help="make it the worker's model")
+    finetune.add_argument("--quiet", action="store_true", help="no progress bar")
     finetune.set_defaults(handler=_finetune)
 
     embed = sub.add_parser("embed", help="one L2-normalised vector per input line")
@@ -146,10 +169,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks: encoder, or the pipeline end to end")
     bench.add_argument("target", choices=["encoder", "pipeline"], nargs="?", default="pipeline")
-    bench.add_argument("--texts", type=int, default=512)
-    bench.add_argument("--rate", type=float, default=0.0)
-    bench.add_argument("--events", type=int, default=1000)
+    bench.add_argument("--texts", type=int, default=512, help="encoder: how many texts")
+    bench.add_argument("--rate", type=float, default=0.0,
+                       help="pipeline: events per second of each phase (0: as fast as possible)")
+    bench.add_argument("--events", type=int, default=1000, help="pipeline: events per phase")
+    bench.add_argument("--kinds", default="signups,searches,clicks,page_views",
+                       help="pipeline: one phase per kind, in this order")
+    bench.add_argument("--phase", action="append", metavar="KIND[@RATE][:EVENTS]",
+                       help="pipeline: a phase, e.g. clicks@2000:20000 (repeatable; "
+                            "overrides --kinds)")
+    bench.add_argument("--targets", action="store_true",
+                       help="pipeline: the issue's target phases (signups max and @20/s, "
+                            "clicks max and @2000/s, page views @200/s)")
     bench.add_argument("--catalog-size", type=int, default=1000)
+    bench.add_argument("--source", choices=["demo", "home_depot"], default="demo",
+                       help="pipeline: catalogue and user words from the demo vocabulary or "
+                            "Home Depot titles and search terms")
+    bench.add_argument("--users", type=int, default=1000,
+                       help="pipeline: users that searches, clicks and page views come from")
+    bench.add_argument("--worker", dest="no_worker", action="store_false", default=False,
+                       help="pipeline: start a worker on fresh topics (default)")
+    bench.add_argument("--no-worker", dest="no_worker", action="store_true",
+                       help="pipeline: use the worker already running on COLDSTART_TOPIC_PREFIX")
+    bench.add_argument("--data-dir", help="pipeline: the started worker's data dir (default: "
+                                          "a temporary one, removed afterwards)")
+    bench.add_argument("--cold-cache", action="store_true",
+                       help="pipeline: do not share item vectors with earlier bench runs")
+    bench.add_argument("--keep", action="store_true",
+                       help="pipeline: keep the run's topics and data dir")
+    bench.add_argument("--ready-timeout", type=float, default=1800.0,
+                       help="pipeline: seconds the worker may take to load the catalogue")
+    bench.add_argument("--drain-timeout", type=float, default=60.0,
+                       help="pipeline: seconds without a new answer before a phase gives up")
     bench.add_argument("--out", default=None, help="write the JSON result here")
     bench.set_defaults(handler=_bench)
     return parser
