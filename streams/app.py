@@ -4,6 +4,7 @@ from __future__ import annotations
 import faust
 
 from coldstart.config import Settings
+from streams.consumer import RewindingConsumer
 
 settings = Settings.from_env()
 
@@ -26,6 +27,8 @@ app = faust.App(
     table_standby_replicas=0,
     autodiscover=False,
 )
+# aiokafka leaves never-committed partitions unrewound after a rebalance (see streams/consumer.py)
+app.transport.Consumer = RewindingConsumer
 
 # Importing the agents registers them with the app.
 from streams.agents import ads as _ads  # noqa: E402,F401

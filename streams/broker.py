@@ -232,9 +232,16 @@ def _require_tool(name: str, what: str) -> None:
 
 
 def _kafka_cluster_id() -> str:
-    """Kafka cluster ids are a base64url UUID without padding, 22 characters."""
+    """Kafka cluster ids are a base64url UUID without padding, 22 characters.
+
+    Like Kafka's own Uuid.randomUuid, never one starting with '-': the storage tool would take
+    it for an option ("argument --cluster-id/-t: expected one argument"), 1 start in 64.
+    """
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _kafka_ready(address: str) -> bool:

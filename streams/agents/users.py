@@ -36,12 +36,16 @@ async def handle_batch(batch: list[EventT]) -> None:
         return
     engine = state.engine
     assert engine is not None
-    users = {value["user_id"] for _, value in valid}
-    result = engine.handle_users(valid, {u: load_profile(u) for u in users},
-                                 {u: load_served(u) for u in users})
+    by_user = {value["user_id"]: sources[i] for i, (_, value) in enumerate(valid)}
+    loaded, logs = {}, {}
+    for user, source in by_user.items():
+        # A read, like a write, goes to the current event's partition: the user's own, not the
+        # one the previous batch's last write left current (that read None: a lost profile).
+        as_current(source)
+        loaded[user], logs[user] = load_profile(user), load_served(user)
+    result = engine.handle_users(valid, loaded, logs)
     for position, error in result.rejected:
         await send_dead_letter(sources[position].message, error)
-    by_user = {value["user_id"]: sources[i] for i, (_, value) in enumerate(valid)}
     for user in result.deleted:
         as_current(by_user[user])
         profiles.pop(user.encode(), None)  # a tombstone in each changelog
