@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer
 
 from coldstart.config import Settings
+from streams.worker import topic_partitions
 
 OUTPUTS = ("recommendations", "ad_slots", "dead_letters")
 MAX_BYTES = 8 * 1024 * 1024
@@ -88,15 +89,7 @@ class OutputTap:
 
 
 def _partitions(topic: str, settings: Settings) -> list[int]:
-    """A topic's partitions (kafka-python: one plain metadata call)."""
-    probe = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        found = probe.partitions_for_topic(topic)
-    finally:
-        probe.close()
-    if not found:
-        raise RuntimeError(f"topic {topic} does not exist")
-    return sorted(found)
+    return topic_partitions(topic, settings.bootstrap_servers)
 
 
 class Progress:

@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from kafka import KafkaConsumer
 
 import schemas
 from coldstart.errors import InvalidEventError
@@ -26,6 +25,7 @@ from streams.dead_letters import send_dead_letter
 from streams.agents.feedback import read_totals
 from streams.state import state
 from streams.tables import cooccurrence, feedback
+from streams.worker import topic_partitions
 from streams.topics import contract_name
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,8 @@ async def _start_consumer(changelogs: list[str]) -> AIOKafkaConsumer:
     return consumer
 
 
-def _partitions(topic: str) -> set[int]:
-    """The topic's partitions (kafka-python: a plain metadata call, once at start)."""
-    probe = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        found = probe.partitions_for_topic(topic)
-    finally:
-        probe.close()
-    if not found:
-        raise RuntimeError(f"topic {topic} does not exist; `coldstart worker` creates it at start")
-    return found
+def _partitions(topic: str) -> list[int]:
+    return topic_partitions(topic, settings.bootstrap_servers)
 
 
 async def _end_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:

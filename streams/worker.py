@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -32,6 +33,18 @@ def ensure_topics(settings: Settings) -> list[str]:
         return created
     finally:
         admin.close()
+
+
+def topic_partitions(topic: str, bootstrap_servers: str) -> list[int]:
+    """A topic's partitions (kafka-python: one plain metadata call); an error if it is missing."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers)
+    try:
+        found = probe.partitions_for_topic(topic)
+    finally:
+        probe.close()
+    if not found:
+        raise RuntimeError(f"topic {topic} does not exist; `coldstart worker` creates it at start")
+    return sorted(found)
 
 
 def run_worker(loglevel: str = "warning") -> int:
