@@ -179,9 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pipeline: a phase, e.g. clicks@2000:20000 (repeatable; "
                             "overrides --kinds)")
     bench.add_argument("--targets", action="store_true",
-                       help="pipeline: the issue's target phases (signups max and @20/s, "
-                            "clicks max and @2000/s, page views @200/s)")
-    bench.add_argument("--catalog-size", type=int, default=1000)
+                       help="pipeline: the issue's target phases, judged pass/fail: "
+                            "signups@max:1000, signups@20:600, clicks@max:20000, "
+                            "clicks@2000:20000, page_views@200:3000")
+    bench.add_argument("--catalog-size", type=int, default=1000,
+                       help="pipeline: items in the catalogue (1,000 to 100,000 in the issue)")
     bench.add_argument("--source", choices=["demo", "home_depot"], default="demo",
                        help="pipeline: catalogue and user words from the demo vocabulary or "
                             "Home Depot titles and search terms")
