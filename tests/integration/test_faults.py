@@ -222,10 +222,13 @@ def assert_same_profiles(a: dict[str, Profile], b: dict[str, Profile], tag_a: st
     for user_a, pa in a.items():
         pb = b[user_a.replace(tag_a, tag_b, 1)]
         seen_b = tuple(e.replace(tag_b, tag_a, 1) for e in pb.seen)
-        assert (pa.n_interactions, pa.n_texts, pa.purchased, pa.updated_ts) == \
-            (pb.n_interactions, pb.n_texts, pb.purchased, pb.updated_ts), user_a
-        assert pa.recent == pb.recent, user_a  # clicks come from one partition, in order
-        assert set(pa.seen) == set(seen_b), user_a  # topics interleave: arrival order varies
+        assert (pa.n_interactions, pa.n_texts, pa.updated_ts) == \
+            (pb.n_interactions, pb.n_texts, pb.updated_ts), user_a
+        # The same items and event ids, in any order: topics interleave, and at a rebalance Faust
+        # may skip a record and read it again only after a rewind (a late click, not a lost one).
+        assert sorted(pa.purchased) == sorted(pb.purchased), user_a
+        assert sorted(pa.recent) == sorted(pb.recent), user_a
+        assert set(pa.seen) == set(seen_b), user_a
         for name in ("behaviour_vec", "text_vec"):
             va, vb = getattr(pa, name), getattr(pb, name)
             assert (va is None) == (vb is None), (user_a, name)
