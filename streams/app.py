@@ -8,6 +8,20 @@ from streams.consumer import RewindingConsumer
 
 settings = Settings.from_env()
 
+
+class QuietWorker(faust.Worker):
+    """Faust's worker without its terminal spinner.
+
+    To spin once per log record, the spinner sets the root logger to DEBUG, so every aiokafka
+    and Faust debug call builds and handles a record even at `--loglevel warning`: profiled at
+    about 40% of a click's cost. Without the spinner the level is the one asked for.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.spinner = None
+
+
 app = faust.App(
     f"{settings.topic_prefix}coldstart",  # the prefix keeps groups and changelogs apart too
     broker=settings.broker,
@@ -26,6 +40,7 @@ app = faust.App(
     stream_wait_empty=False,
     table_standby_replicas=0,
     autodiscover=False,
+    Worker=QuietWorker,
 )
 # aiokafka leaves never-committed partitions unrewound after a rebalance (see streams/consumer.py)
 app.transport.Consumer = RewindingConsumer
