@@ -161,6 +161,26 @@ def apply_update(row: Neighbours | None, update: RowUpdate,
     return row
 
 
+def merge_updates(updates: Iterable[RowUpdate]) -> list[RowUpdate]:
+    """One update per row, in order of first appearance: a batch's clicks sum per row.
+
+    Keys are logs of decayed weights, so summing is log-adding; a row then costs one read and
+    one write per batch instead of one per click. Pairs keep their first-appearance order.
+    """
+    mass: dict[str, float | None] = {}
+    pairs: dict[str, dict[str, float]] = {}
+    for u in updates:
+        if u.item_id not in mass:
+            mass[u.item_id], pairs[u.item_id] = None, {}
+        if u.mass is not None:
+            old = mass[u.item_id]
+            mass[u.item_id] = u.mass if old is None else _logadd(old, u.mass)
+        row = pairs[u.item_id]
+        for other, key in u.pairs:
+            row[other] = _logadd(row[other], key) if other in row else key
+    return [RowUpdate(item, mass[item], tuple(pairs[item].items())) for item in mass]
+
+
 def apply_update_bytes(old: bytes | None, update: RowUpdate, config: CooccurrenceConfig) -> bytes:
     """The table-value form of `apply_update`: old row bytes (or None) in, new row bytes out."""
     return apply_update(Neighbours.from_bytes(old) if old else None, update, config).to_bytes()

@@ -6,8 +6,9 @@ from typing import Any
 
 from faust.types import StreamT
 
-from coldstart.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes
-from streams.app import app
+from coldstart.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes, merge_updates
+from streams.app import app, settings
+from streams.partitioned import rows_of, send_by_partition
 from streams.tables import cooccurrence
 from streams.topics import cooccurrence_updates
 
@@ -15,21 +16,22 @@ CONFIG = CooccurrenceConfig()  # the engine's Cooccurrence uses the same default
 
 
 async def send_row_updates(updates: Iterable[RowUpdate]) -> None:
-    """Route each row's change to the partition that owns the row (key: item_id)."""
-    for u in updates:
-        value = {"item_id": u.item_id, "mass": u.mass, "pairs": [list(p) for p in u.pairs]}
-        await cooccurrence_updates.send(key=u.item_id.encode(), value=value)
+    """A batch's changes, one per row, routed to the partitions that own the rows (key: item_id)."""
+    rows = {u.item_id: {"mass": u.mass, "pairs": [list(p) for p in u.pairs]}
+            for u in merge_updates(updates)}
+    if rows:
+        await send_by_partition(cooccurrence_updates, rows, settings.partitions)
 
 
-def _row_update(value: dict[str, Any]) -> RowUpdate:
-    return RowUpdate(str(value["item_id"]), value["mass"],
-                     tuple((str(o), float(k)) for o, k in value["pairs"]))
+def _row_update(item_id: str, value: dict[str, Any]) -> RowUpdate:
+    return RowUpdate(item_id, value["mass"], tuple((str(o), float(k)) for o, k in value["pairs"]))
 
 
 @app.agent(cooccurrence_updates, concurrency=1)
 async def on_row_updates(stream: StreamT[dict[str, Any]]) -> None:
-    """The one writer of `cooccurrence`: read the row, add the change, write it back."""
-    async for value in stream:
-        update = _row_update(value)
-        key = update.item_id.encode()
-        cooccurrence[key] = apply_update_bytes(cooccurrence.get(key), update, CONFIG)
+    """The one writer of `cooccurrence`: read each row, add its change, write it back."""
+    async for event in stream.events():
+        for item_id, value in rows_of(event.key, event.value):
+            key = item_id.encode()
+            update = _row_update(item_id, value)
+            cooccurrence[key] = apply_update_bytes(cooccurrence.get(key), update, CONFIG)

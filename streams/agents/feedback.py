@@ -7,15 +7,17 @@ from typing import Any
 
 from faust.types import StreamT
 
-from streams.app import app
+from streams.app import app, settings
+from streams.partitioned import rows_of, send_by_partition
 from streams.tables import feedback
 from streams.topics import feedback_counts
 
 
 async def send_feedback(counts: Mapping[str, tuple[int, int]]) -> None:
-    """One record per key with the batch's (shown, clicked) increments."""
-    for key, (shown, clicked) in counts.items():
-        await feedback_counts.send(key=key.encode(), value={"shown": shown, "clicked": clicked})
+    """The batch's (shown, clicked) increments, one record per partition that owns their keys."""
+    rows = {key: {"shown": shown, "clicked": clicked} for key, (shown, clicked) in counts.items()}
+    if rows:
+        await send_by_partition(feedback_counts, rows, settings.partitions)
 
 
 def read_totals(raw: bytes | None) -> tuple[float, float]:
@@ -28,7 +30,9 @@ def read_totals(raw: bytes | None) -> tuple[float, float]:
 async def on_feedback(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `feedback`: add each increment to the key's running totals."""
     async for event in stream.events():
-        key, add = event.key, event.value
-        shown, clicked = read_totals(feedback.get(key))
-        totals = {"shown": shown + float(add["shown"]), "clicked": clicked + float(add["clicked"])}
-        feedback[key] = json.dumps(totals).encode()
+        for name, add in rows_of(event.key, event.value):
+            key = name.encode()
+            shown, clicked = read_totals(feedback.get(key))
+            totals = {"shown": shown + float(add["shown"]),
+                      "clicked": clicked + float(add["clicked"])}
+            feedback[key] = json.dumps(totals).encode()

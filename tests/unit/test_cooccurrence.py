@@ -7,7 +7,7 @@ import random
 import pytest
 
 from coldstart.cooccurrence import (Cooccurrence, CooccurrenceConfig, Neighbours,
-                                    apply_update_bytes, row_updates)
+                                    apply_update_bytes, merge_updates, row_updates)
 from coldstart.profile import DAY_MS
 
 T0 = 1_700_000_000_000
@@ -120,3 +120,25 @@ def test_per_key_updates_on_bytes_match_the_in_memory_structure() -> None:
         row = Neighbours.from_bytes(data)
         assert row.mass == pytest.approx(memory.rows[item].mass)
         assert row.keys == pytest.approx(memory.rows[item].keys, rel=1e-6, abs=1e-4)
+
+
+def test_a_batch_merged_per_row_gives_the_rows_of_one_update_per_click() -> None:
+    """The stream sends one update per row per batch; the rows must equal click-by-click ones."""
+    config = CooccurrenceConfig(half_life_days=3.0)
+    one_by_one, merged = dict[str, bytes](), dict[str, bytes]()
+    batch, history = [], []
+    for i, item in enumerate(["a", "b", "a", "c", "d", "b", "e", "a"]):
+        for update in row_updates(history, item, "click", T0 + i * 1000, config):
+            one_by_one[update.item_id] = apply_update_bytes(one_by_one.get(update.item_id),
+                                                            update, config)
+            batch.append(update)
+        history.append(item)
+    rows = merge_updates(batch)
+    assert len(rows) == len({u.item_id for u in rows}) == 5  # one per row touched
+    for update in rows:
+        merged[update.item_id] = apply_update_bytes(None, update, config)
+    assert set(merged) == set(one_by_one)
+    for item, data in merged.items():
+        want, got = Neighbours.from_bytes(one_by_one[item]), Neighbours.from_bytes(data)
+        assert got.mass == pytest.approx(want.mass)
+        assert got.keys == pytest.approx(want.keys, rel=1e-6, abs=1e-4)
