@@ -214,8 +214,31 @@ def _share_vector_cache(data_dir: Path) -> None:
     shared = coldstart_home() / "bench" / "text-vectors"
     shared.mkdir(parents=True, exist_ok=True)
     link = data_dir / "text-vectors"
-    if not link.exists():
-        link.symlink_to(shared, target_is_directory=True)
+    if link.exists():
+        return
+    busy = _locked_by_another_worker(shared)
+    if busy:
+        print(f"bench: the shared vector cache is in use ({busy}); this run embeds its catalogue "
+              "into a cache of its own", file=sys.stderr)
+        return
+    link.symlink_to(shared, target_is_directory=True)
+
+
+def _locked_by_another_worker(shared: Path) -> str:
+    """The first per-model cache under `shared` another process holds open ("" if none).
+
+    RocksDB allows one process per directory; a second worker on it would crash at start.
+    """
+    from rocksdict import Rdict
+
+    for path in sorted(p for p in shared.iterdir() if p.is_dir()):
+        try:
+            Rdict(str(path)).close()
+        except Exception as exc:  # rocksdict raises a bare Exception for a held LOCK
+            if "lock" in str(exc).lower():
+                return path.name
+            raise
+    return ""
 
 
 def _signup_texts(phases: list[Phase], source: str) -> dict[int, list[str]]:
