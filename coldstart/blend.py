@@ -140,8 +140,7 @@ def _candidates(query: np.ndarray | None, recent: Sequence[str], index: ItemInde
     if query is not None and len(index):
         ids, _ = index.search(query, config.content_candidates, exclude=banned)
         found.update(dict.fromkeys(ids[0]))
-    for item in recent:
-        found.update(dict.fromkeys(cooc.neighbours(item, config.neighbours, exclude=banned)[0]))
+    found.update(dict.fromkeys(cooc.candidates(recent, config.neighbours, exclude=banned)))
     want, live = config.popular_candidates, []
     while want:  # popular items that are still in the catalogue
         top, _ = popularity.top(want, exclude=banned)
@@ -158,8 +157,7 @@ def _collaborative(recent: Sequence[str], ids: list[str],
     """Summed similarity to the recent items, scaled so the best candidate has 1."""
     if not recent or not ids:
         return np.zeros(len(ids)), [""] * len(ids)
-    masses = cooc.mass_keys(ids)
-    sims = np.stack([cooc.similarity(r, ids, masses) for r in recent])
+    sims = cooc.similarities(recent, ids)
     total = sims.sum(axis=0)
     best = float(total.max())
     because = [recent[int(j)] if total[i] > 0 else "" for i, j in enumerate(sims.argmax(axis=0))]

@@ -85,23 +85,32 @@ class Neighbours:
             self.keys = dict(heapq.nlargest(max_neighbours, keys.items(), key=itemgetter(1)))
 
     def to_bytes(self) -> bytes:
-        """<'CSN', version, count u32, mass f64, base f64>, f32 key - base, u16 id lengths, ids."""
-        names = [n.encode() for n in self.keys]
+        """<'CSN', version 2, count u32, mass f64, base f64>, f32 key - base, ids joined by NUL.
+
+        Version 1 (u16 id lengths, then the ids) is still read; it is written only for ids that
+        hold a NUL themselves.
+        """
+        names = list(self.keys)
         keys = np.fromiter(self.keys.values(), dtype=np.float64, count=len(names))
         base = float(keys.max()) if len(keys) else 0.0
-        head = struct.pack(_HEADER, _MAGIC, _VERSION, len(names), self.mass, base)
-        lengths = np.array([len(n) for n in names], dtype="<u2")
-        return head + (keys - base).astype("<f4").tobytes() + lengths.tobytes() + b"".join(names)
+        offsets = (keys - base).astype("<f4").tobytes()
+        joined = "\x00".join(names)
+        if joined.count("\x00") == max(len(names) - 1, 0):
+            head = struct.pack(_HEADER, _MAGIC, _VERSION, len(names), self.mass, base)
+            return head + offsets + joined.encode()
+        encoded = [n.encode() for n in names]
+        lengths = np.array([len(n) for n in encoded], dtype="<u2")
+        head = struct.pack(_HEADER, _MAGIC, 1, len(names), self.mass, base)
+        return head + offsets + lengths.tobytes() + b"".join(encoded)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Neighbours:
         """The row `to_bytes` wrote (keys to float32 precision); ValueError for anything else."""
-        if len(data) < _HEADER_SIZE or data[:3] != _MAGIC:
-            raise ValueError("expected co-occurrence row bytes (starting b'CSN'), got other bytes")
-        _, version, count, mass, base = struct.unpack_from(_HEADER, data)
-        if version != _VERSION:
-            raise ValueError(f"expected co-occurrence row version {_VERSION}, got {version}")
+        count, mass, base, version = _header(data)
         offsets = np.frombuffer(data, "<f4", count, _HEADER_SIZE).astype(np.float64) + base
+        if version == _VERSION:
+            names = data[_HEADER_SIZE + 4 * count:].decode().split("\x00") if count else []
+            return cls(mass, dict(zip(names, offsets.tolist())))
         lengths = np.frombuffer(data, "<u2", count, _HEADER_SIZE + 4 * count)
         pos, keys = _HEADER_SIZE + 6 * count, {}
         for n, key in zip(lengths.tolist(), offsets.tolist()):
@@ -110,8 +119,18 @@ class Neighbours:
         return cls(mass, keys)
 
 
-_MAGIC, _VERSION, _HEADER = b"CSN", 1, "<3sBIdd"
+_MAGIC, _VERSION, _HEADER = b"CSN", 2, "<3sBIdd"
 _HEADER_SIZE = struct.calcsize(_HEADER)
+
+
+def _header(data: bytes) -> tuple[int, float, float, int]:
+    """(count, mass key, base, version) of row bytes; ValueError for anything else."""
+    if len(data) < _HEADER_SIZE or data[:3] != _MAGIC:
+        raise ValueError("expected co-occurrence row bytes (starting b'CSN'), got other bytes")
+    _, version, count, mass, base = struct.unpack_from(_HEADER, data)
+    if version not in (1, _VERSION):
+        raise ValueError(f"expected co-occurrence row version 1 or {_VERSION}, got {version}")
+    return count, mass, base, version
 
 
 @dataclass(frozen=True)
@@ -186,14 +205,75 @@ def apply_update_bytes(old: bytes | None, update: RowUpdate, config: Cooccurrenc
     return apply_update(Neighbours.from_bytes(old) if old else None, update, config).to_bytes()
 
 
+@dataclass(frozen=True)
+class _RowView:
+    """A row as arrays for scoring: neighbour ids (in the Cooccurrence's id space), their keys,
+    their names, and the row's own mass key (at least its strongest pair)."""
+
+    idx: np.ndarray
+    keys: np.ndarray
+    names: list[str]
+    own: float
+
+
+class _Rows(MutableMapping[str, Neighbours]):
+    """item_id -> Neighbours, keeping table bytes unparsed until the row is read.
+
+    Every worker loads every row the stream changes, but a worker's lists read only the rows of
+    its users' latest items; the rest need just their mass, which the header holds.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Neighbours] = {}
+        self._raw: dict[str, bytes] = {}
+
+    def set_raw(self, item_id: str, data: bytes) -> None:
+        self._parsed.pop(item_id, None)
+        self._raw[item_id] = data
+
+    def __getitem__(self, item_id: str) -> Neighbours:
+        row = self._parsed.get(item_id)
+        if row is None:
+            row = self._parsed[item_id] = Neighbours.from_bytes(self._raw.pop(item_id))
+        return row
+
+    def __setitem__(self, item_id: str, row: Neighbours) -> None:
+        self._raw.pop(item_id, None)
+        self._parsed[item_id] = row
+
+    def __delitem__(self, item_id: str) -> None:
+        if self._parsed.pop(item_id, None) is None:
+            del self._raw[item_id]
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._parsed or item_id in self._raw
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        yield from self._parsed
+        yield from (k for k in self._raw if k not in self._parsed)
+
+    def __len__(self) -> int:
+        return len(self._parsed) + len(self._raw)
+
+
 class Cooccurrence:
-    """All rows in one mapping (a dict here; any item_id -> Neighbours mapping works)."""
+    """All rows in one mapping (loaded rows stay bytes until read), plus array views for scoring.
+
+    Scoring works on integer ids: each item name seen gets one, its mass key sits in a dense
+    array, and each row read for scoring is cached as arrays until the row changes.
+    """
 
     def __init__(self, config: CooccurrenceConfig | None = None,
                  rows: MutableMapping[str, Neighbours] | None = None) -> None:
         self.config = config or CooccurrenceConfig()
-        self.rows: MutableMapping[str, Neighbours] = rows if rows is not None else {}
+        self.rows: MutableMapping[str, Neighbours] = rows if rows is not None else _Rows()
         self.now = 0  # latest click time seen (ms); `mass` is valued then
+        self._ids: dict[str, int] = {}
+        self._mass = np.full(1024, -math.inf)  # id -> mass key
+        self._scratch = np.full(1024, -math.inf)  # id -> pair key, one row at a time
+        self._views: dict[str, _RowView] = {}
+        for item_id, row in self.rows.items():
+            self._set_mass(item_id, row.mass)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -214,15 +294,19 @@ class Cooccurrence:
             row = rows.get(other)
             if row is None:
                 row = rows[other] = Neighbours()
+                self._set_mass(other, row.mass)
             row.add(new_item, key, config.max_neighbours)
+            self._views.pop(other, None)
             if back is not None:
                 head.add(other, key + back, config.max_neighbours)
         rows[new_item] = head
+        self._set_mass(new_item, head.mass)
+        self._views.pop(new_item, None)
         self.now = max(self.now, ts)
 
     def mass_keys(self, ids: Iterable[str]) -> np.ndarray:
         """Each item's log mass key (-inf when unknown)."""
-        return np.array([r.mass if (r := self.rows.get(i)) is not None else -math.inf for i in ids])
+        return self._mass_of(self._lookup(ids))
 
     def mass(self, ids: Iterable[str]) -> np.ndarray:
         """Each item's decayed action-weighted click count at `now` (0 when unknown)."""
@@ -231,30 +315,66 @@ class Cooccurrence:
     def neighbours(self, item_id: str, k: int,
                    exclude: Collection[str] = ()) -> tuple[list[str], np.ndarray]:
         """The item's k most similar neighbours (see the module docstring), best first."""
-        row = self.rows.get(item_id)
-        if row is None or not row.keys or k <= 0:
+        return self._neighbours(item_id, k, self._lookup(exclude) if exclude else None)
+
+    def candidates(self, items: Sequence[str], k: int, exclude: Collection[str] = ()) -> list[str]:
+        """The k nearest neighbours of each of `items`, in turn, without repeats."""
+        banned = self._lookup(exclude) if exclude else None
+        found: dict[str, None] = {}
+        for item_id in items:
+            found.update(dict.fromkeys(self._neighbours(item_id, k, banned)[0]))
+        return list(found)
+
+    def _neighbours(self, item_id: str, k: int,
+                    banned: np.ndarray | None) -> tuple[list[str], np.ndarray]:
+        view = self._view(item_id)
+        if view is None or not view.names or k <= 0:
             return [], np.zeros(0)
-        ids = [i for i in row.keys if i not in exclude]
-        sims = self.similarity(item_id, ids)
-        top = np.argpartition(-sims, k - 1)[:k] if k < len(ids) else range(len(ids))
-        order = sorted(top, key=lambda i: (-sims[i], ids[i]))
-        return [ids[i] for i in order], sims[order]
+        keys, idx, names = view.keys, view.idx, view.names
+        if banned is not None and len(banned):
+            keep = ~np.isin(idx, banned)
+            if not keep.all():
+                keys, idx = keys[keep], idx[keep]
+                names = [names[i] for i in np.flatnonzero(keep).tolist()]
+        if not names:
+            return [], np.zeros(0)
+        a = self.config.alpha
+        sims = np.exp(keys - (1.0 - a) * view.own - a * np.maximum(self._mass[idx], keys))
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(names) else range(len(names))
+        order = sorted(top, key=lambda i: (-sims[i], names[i]))
+        return [names[i] for i in order], sims[order]
 
     def similarity(self, item_id: str, ids: Sequence[str],
                    mass_keys: np.ndarray | None = None) -> np.ndarray:
         """Similarity of `item_id` to each of `ids` (0 for pairs not kept); pass `mass_keys(ids)`
         when scoring the same ids against several items."""
-        row = self.rows.get(item_id)
-        if row is None or not ids:
-            return np.zeros(len(ids))
-        pair = np.array([row.keys.get(i, -math.inf) for i in ids])
-        # A mass is at least its pair weights (rows first seen mid-stream, or only as "recent").
-        own = max(row.mass, max(row.keys.values(), default=-math.inf))
-        other = np.maximum(self.mass_keys(ids) if mass_keys is None else mass_keys, pair)
+        return self.similarities([item_id], ids, mass_keys)[0]
+
+    def similarities(self, items: Sequence[str], ids: Sequence[str],
+                     mass_keys: np.ndarray | None = None) -> np.ndarray:
+        """A (len(items), len(ids)) matrix: row r holds `similarity(items[r], ids)`."""
+        out = np.zeros((len(items), len(ids)))
+        if not ids:
+            return out
+        cand = self._lookup(ids)
+        known = cand >= 0
+        known_ids = cand[known]
+        other_mass = self._mass_of(cand) if mass_keys is None else np.asarray(mass_keys)
         a = self.config.alpha
-        with np.errstate(invalid="ignore"):
-            logs = pair - (1.0 - a) * own - a * other
-        return np.where(np.isfinite(pair), np.exp(logs), 0.0)
+        for r, item_id in enumerate(items):
+            view = self._view(item_id)  # may grow the id space, and so the scratch array
+            if view is None or not view.names:
+                continue
+            scratch = self._scratch
+            scratch[view.idx] = view.keys  # the row as a dense vector, for one gather
+            pair = np.full(len(ids), -math.inf)
+            pair[known] = scratch[known_ids]
+            scratch[view.idx] = -math.inf
+            hit = np.isfinite(pair)
+            # A mass is at least its pair weights (rows first seen mid-stream, or only as "recent").
+            other = np.maximum(other_mass[hit], pair[hit])
+            out[r, hit] = np.exp(pair[hit] - (1.0 - a) * view.own - a * other)
+        return out
 
     def row_bytes(self, item_id: str) -> bytes | None:
         """One item's state as bytes (None if unknown): the table value for key item_id."""
@@ -262,14 +382,64 @@ class Cooccurrence:
         return None if row is None else row.to_bytes()
 
     def load_row(self, item_id: str, data: bytes) -> None:
-        """Replace one item's state with the bytes `row_bytes` gave."""
-        self.rows[item_id] = Neighbours.from_bytes(data)
+        """Replace one item's state with the bytes `row_bytes` gave (parsed when first read)."""
+        _, mass, _, _ = _header(data)
+        if isinstance(self.rows, _Rows):
+            self.rows.set_raw(item_id, data)
+        else:
+            self.rows[item_id] = Neighbours.from_bytes(data)
+        self._set_mass(item_id, mass)
+        self._views.pop(item_id, None)
 
     def remove(self, ids: Iterable[str]) -> None:
         """Forget items' rows (deleted from the catalogue); pairs naming them stay in other rows
         until pruned, so readers filter candidates by the live catalogue."""
         for item_id in ids:
             self.rows.pop(item_id, None)
+            self._views.pop(item_id, None)
+            if item_id in self._ids:
+                self._mass[self._ids[item_id]] = -math.inf
+
+    # --- the id space ------------------------------------------------------------------------
+    def _id(self, item_id: str) -> int:
+        found = self._ids.get(item_id)
+        if found is None:
+            found = self._ids[item_id] = len(self._ids)
+            if found >= len(self._mass):
+                grow = np.full(len(self._mass), -math.inf)
+                self._mass = np.concatenate([self._mass, grow])
+                self._scratch = np.concatenate([self._scratch, grow.copy()])
+        return found
+
+    def _set_mass(self, item_id: str, mass: float) -> None:
+        self._mass[self._id(item_id)] = mass
+
+    def _lookup(self, ids: Iterable[str]) -> np.ndarray:
+        """Each name's id, -1 for names never seen."""
+        found = [-1 if i is None else i for i in map(self._ids.get, ids)]
+        return np.array(found, dtype=np.int64)
+
+    def _mass_of(self, cand: np.ndarray) -> np.ndarray:
+        out = np.full(len(cand), -math.inf)
+        known = cand >= 0
+        out[known] = self._mass[cand[known]]
+        return out
+
+    def _view(self, item_id: str) -> _RowView | None:
+        view = self._views.get(item_id)
+        if view is None:
+            row = self.rows.get(item_id)
+            if row is None:
+                return None
+            names = list(row.keys)
+            keys = np.fromiter(row.keys.values(), dtype=np.float64, count=len(names))
+            found = list(map(self._ids.get, names))
+            if None in found:
+                found = [self._id(n) for n in names]
+            idx = np.array(found, dtype=np.int64)
+            own = max(row.mass, float(keys.max()) if len(keys) else -math.inf)
+            view = self._views[item_id] = _RowView(idx, keys, names, own)
+        return view
 
 
 def _logadd(a: float, b: float) -> float:

@@ -142,3 +142,57 @@ def test_a_batch_merged_per_row_gives_the_rows_of_one_update_per_click() -> None
         want, got = Neighbours.from_bytes(one_by_one[item]), Neighbours.from_bytes(data)
         assert got.mass == pytest.approx(want.mass)
         assert got.keys == pytest.approx(want.keys, rel=1e-6, abs=1e-4)
+
+
+def _learned(seed: int = 5, clicks: int = 400) -> Cooccurrence:
+    rng, cooc = random.Random(seed), Cooccurrence(CooccurrenceConfig(half_life_days=7.0))
+    history: list[str] = []
+    for i in range(clicks):
+        item = f"i{rng.randrange(40)}"
+        cooc.update(history[-10:], item, rng.choice(["view", "click", "purchase"]), T0 + i * 1000)
+        history.append(item)
+    return cooc
+
+
+def test_rows_loaded_as_bytes_score_like_rows_learned_in_memory() -> None:
+    """Workers load every changed row as bytes and parse it only when a list reads it."""
+    memory, loaded = _learned(), Cooccurrence(CooccurrenceConfig(half_life_days=7.0))
+    for name in memory.rows:
+        loaded.load_row(name, memory.row_bytes(name))  # type: ignore[arg-type]
+    ids = [f"i{j}" for j in range(45)]  # five never seen
+    assert loaded.mass_keys(ids) == pytest.approx(memory.mass_keys(ids))
+    for item in ("i1", "i7", "i30"):
+        assert loaded.neighbours(item, 8, exclude={"i2"})[0] == memory.neighbours(
+            item, 8, exclude={"i2"})[0]
+        assert loaded.similarity(item, ids) == pytest.approx(memory.similarity(item, ids),
+                                                             rel=1e-5)
+    loaded.load_row("i1", Neighbours(0.0, {"zz": 0.0}).to_bytes())  # a newer row replaces it
+    assert loaded.neighbours("i1", 5)[0] == ["zz"]
+
+
+def test_similarities_and_candidates_agree_with_one_row_at_a_time() -> None:
+    cooc = _learned(seed=9)
+    recent, ids = ["i3", "i4", "i5", "nobody"], [f"i{j}" for j in range(40)] + ["new"]
+    matrix = cooc.similarities(recent, ids)
+    for r, item in enumerate(recent):
+        assert matrix[r] == pytest.approx(cooc.similarity(item, ids))
+    want: list[str] = []
+    for item in recent:
+        want += [n for n in cooc.neighbours(item, 6, exclude={"i3"})[0] if n not in want]
+    assert cooc.candidates(recent, 6, exclude={"i3"}) == want
+
+
+def test_rows_written_in_the_first_byte_format_are_still_read() -> None:
+    import struct
+
+    import numpy as np
+
+    names = ["a", "bé"]
+    head = struct.pack("<3sBIdd", b"CSN", 1, 2, 1.5, 2.0)
+    data = (head + np.array([0.0, -1.0], dtype="<f4").tobytes()
+            + np.array([1, 3], dtype="<u2").tobytes() + "abé".encode())
+    row = Neighbours.from_bytes(data)
+    assert row.mass == 1.5 and row.keys == {"a": 2.0, "bé": 1.0}
+    assert Neighbours.from_bytes(row.to_bytes()) == row
+    odd = Neighbours(0.0, {"x\x00y": 1.0, "z": 0.5})  # a NUL in an id: the first format again
+    assert Neighbours.from_bytes(odd.to_bytes()).keys == pytest.approx(odd.keys)
