@@ -1,8 +1,8 @@
 """The catalogue a worker serves from: item vectors in an index, titles, and the ad inventory."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,9 @@ class Catalog:
 
     def __init__(self, dim: int, index_config: IndexConfig | None = None) -> None:
         self.index: ItemIndex = make_index(dim, index_config)
+        self.index_config = index_config
         self.titles: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # item_id -> the text its vector came from
         self._ads: dict[str, AdEntry] = {}
         self._ad_cache: list[Ad] | None = None
 
@@ -54,9 +56,11 @@ class Catalog:
             self.index.delete([i for i in gone if i in self.index])
             for item_id in gone:
                 self.titles.pop(item_id, None)
+                self.texts.pop(item_id, None)
         if live:
             self.index.upsert([e["item_id"] for e in live], vectors)
             self.titles.update({e["item_id"]: str(e["title"]) for e in live})
+            self.texts.update({e["item_id"]: item_text(e) for e in live})
         self._ad_cache = None
         return len(latest)
 
@@ -91,6 +95,25 @@ class Catalog:
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
         return self.index.vector(item_id)
+
+    def reembedded(self, dim: int, encode: Callable[[list[str]], np.ndarray]) -> Catalog:
+        """The same items and ads in a new catalogue, their vectors from `encode` (a new model).
+
+        This catalogue is only read, so it can keep serving while the new one is built (in
+        another thread); `encode` is called once for the items and once for the text ads.
+        """
+        fresh = Catalog(dim, self.index_config)
+        ids = list(self.texts)
+        if ids:
+            fresh.index.upsert(ids, encode([self.texts[i] for i in ids]))
+        fresh.titles = {i: self.titles[i] for i in ids}
+        fresh.texts = {i: self.texts[i] for i in ids}
+        with_text = [e for e in self._ads.values() if e.text]
+        vectors = encode([ad_text({"text": e.text}) for e in with_text]) if with_text else []
+        fresh._ads = dict(self._ads)
+        for entry, vec in zip(with_text, vectors):
+            fresh._ads[entry.ad_id] = replace(entry, text_vec=vec)
+        return fresh
 
 
 def _latest(events: Sequence[Mapping[str, Any]], key: str) -> dict[str, Mapping[str, Any]]:
