@@ -96,24 +96,39 @@ class Catalog:
     def item_vector(self, item_id: str) -> np.ndarray | None:
         return self.index.vector(item_id)
 
-    def reembedded(self, dim: int, encode: Callable[[list[str]], np.ndarray]) -> Catalog:
-        """The same items and ads in a new catalogue, their vectors from `encode` (a new model).
+    def contents(self) -> CatalogContents:
+        """A copy of what the vectors come from (cheap: no vectors), to embed under another model.
 
-        This catalogue is only read, so it can keep serving while the new one is built (in
-        another thread); `encode` is called once for the items and once for the text ads.
+        Take it where the catalogue changes (the event loop); embedding it can then run in
+        another thread while this catalogue keeps serving and changing.
         """
-        fresh = Catalog(dim, self.index_config)
-        ids = list(self.texts)
+        return CatalogContents({i: (self.titles[i], t) for i, t in self.texts.items()},
+                               dict(self._ads), self.index_config)
+
+
+@dataclass(frozen=True)
+class CatalogContents:
+    """A catalogue's items (title, text) and ads, without vectors."""
+
+    items: dict[str, tuple[str, str]]
+    ads: dict[str, AdEntry]
+    index_config: IndexConfig | None = None
+
+    def embed(self, dim: int, encode: Callable[[list[str]], np.ndarray]) -> Catalog:
+        """A new catalogue of these items and ads, vectors from `encode` (one call for the
+        items, one for the text ads)."""
+        catalog = Catalog(dim, self.index_config)
+        ids = list(self.items)
         if ids:
-            fresh.index.upsert(ids, encode([self.texts[i] for i in ids]))
-        fresh.titles = {i: self.titles[i] for i in ids}
-        fresh.texts = {i: self.texts[i] for i in ids}
-        with_text = [e for e in self._ads.values() if e.text]
+            catalog.index.upsert(ids, encode([self.items[i][1] for i in ids]))
+        catalog.titles = {i: title for i, (title, _) in self.items.items()}
+        catalog.texts = {i: text for i, (_, text) in self.items.items()}
+        with_text = [e for e in self.ads.values() if e.text]
         vectors = encode([ad_text({"text": e.text}) for e in with_text]) if with_text else []
-        fresh._ads = dict(self._ads)
+        catalog._ads = dict(self.ads)
         for entry, vec in zip(with_text, vectors):
-            fresh._ads[entry.ad_id] = replace(entry, text_vec=vec)
-        return fresh
+            catalog._ads[entry.ad_id] = replace(entry, text_vec=vec)
+        return catalog
 
 
 def _latest(events: Sequence[Mapping[str, Any]], key: str) -> dict[str, Mapping[str, Any]]:

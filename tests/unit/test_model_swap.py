@@ -37,7 +37,7 @@ def test_reembedded_catalogue_has_the_same_items_and_ads_with_new_vectors(encode
         calls.append(len(texts))
         return negated(encoder.encode_items)(texts)
 
-    new = old.reembedded(encoder.dim, encode)
+    new = old.contents().embed(encoder.dim, encode)
     assert set(new.titles) == set(old.titles) == {"run-1", "pan-1"} and "gone" not in new
     assert calls == [2, 1]  # one call for the items, one for the text ads
     for item in ("run-1", "pan-1"):
@@ -56,7 +56,7 @@ def test_new_engine_shares_what_the_old_one_learned(encoder: Encoder) -> None:
     old.popularity.update("run-1", "purchase", 1_000)
     old.load_feedback("arm:content", shown=10, clicked=4)
     old.load_feedback("ad:ad-text", shown=5, clicked=1)
-    new = old.with_model(old.catalog.reembedded(encoder.dim, encoder.encode_items), encoder.encode_users,
+    new = old.with_model(old.catalog.contents().embed(encoder.dim, encoder.encode_items), encoder.encode_users,
                          "new-version")
     assert new.model_version == "new-version" and new.top_k == 2
     assert new.popularity is old.popularity and new.cooc is old.cooc
@@ -66,3 +66,10 @@ def test_new_engine_shares_what_the_old_one_learned(encoder: Encoder) -> None:
     assert rec["model_version"] == "new-version"
     old.popularity.update("pan-1", "click", 3_000)  # learned after the swap still counts
     assert "pan-1" in new.popularity
+
+
+def test_contents_are_a_copy_so_the_old_catalogue_can_change_meanwhile(encoder: Encoder) -> None:
+    old = loaded(encoder)
+    contents = old.contents()
+    old.apply_items([{"item_id": "run-1", "title": "x", "deleted": True}], np.zeros((0, encoder.dim)))
+    assert "run-1" not in old and "run-1" in contents.embed(encoder.dim, encoder.encode_items)
