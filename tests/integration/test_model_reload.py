@@ -3,8 +3,8 @@
 A worker starts on the bundled model; a tiny fine-tuned version (a linear head, one epoch on
 the sample's logged events) is written to the worker's model registry and published with
 `coldstart model use`. Recommendations before carry the old `model_version`, later ones the
-new one, from the same worker process. Bad control records and a missing version go to
-dead_letters and leave the old model serving.
+new one, from the same worker process; a worker started afterwards loads the new one. Bad
+control records and a missing version go to dead_letters and leave the old model serving.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def recommend(pipeline: Pipeline, description: str) -> dict[str, Any]:
     return pipeline.recommend(event)
 
 
-def test_a_published_version_is_served_without_a_restart(broker: str, topic_prefix: str,
+def test_a_published_version_is_served_without_a_restart_and_after_one(broker: str, topic_prefix: str,
                                                          worker_factory: Any, tmp_path: Path) -> None:
     settings = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}mr{uuid.uuid4().hex[:4]}-",
                         data_dir=tmp_path / "data", partitions=2)
@@ -120,5 +120,11 @@ def test_a_published_version_is_served_without_a_restart(broker: str, topic_pref
         # The same process throughout: it loaded a model once, at its start.
         assert worker.alive()
         assert re.findall(r"coldstart: model \S+ loaded", worker.log()) == [f"coldstart: model {old} loaded"]
+
+        # A worker started later reads the control topic first and loads the published version.
+        worker.stop()
+        restarted = worker_factory(settings)
+        restarted.wait_for_log("catalogue ready", READY_TIMEOUT)
+        assert re.findall(r"coldstart: model \S+ loaded", restarted.log()) == [f"coldstart: model {version} loaded"]
     finally:
         pipeline.close()
