@@ -35,7 +35,7 @@ Events = list[Mapping[str, Any]]
 
 
 class ModelSwitcher:
-    """Follows the control topic's valid records; switches to each new version in turn."""
+    """Follows the control topic: one switch at a time, then on to the latest version wanted."""
 
     def __init__(self) -> None:
         self._wanted: tuple[ConsumerRecord, str] | None = None
@@ -78,8 +78,10 @@ class ModelSwitcher:
         serving = state.engine.model_version
         log.warning("coldstart: model %s published; loading it (serving %s meanwhile)",
                     version, serving)
-        encoder = await loop.run_in_executor(None, lambda: load_model(str(resolve(version))))
-        if encoder.version == serving:
+        path = resolve(version)  # a version directory is named by the id its weights give
+        encoder = None if path.name == serving else await loop.run_in_executor(
+            None, load_model, str(path))
+        if encoder is None or encoder.version == serving:
             log.warning("coldstart: model %s is already served", serving)
             return
         cache = TextVectorCache(settings.data_dir, encoder.version, encoder.dim)
