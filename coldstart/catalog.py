@@ -1,8 +1,8 @@
 """The catalogue a worker serves from: item vectors in an index, titles, and the ad inventory."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,9 @@ class Catalog:
 
     def __init__(self, dim: int, index_config: IndexConfig | None = None) -> None:
         self.index: ItemIndex = make_index(dim, index_config)
+        self.index_config = index_config
         self.titles: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # item_id -> the text its vector came from
         self._ads: dict[str, AdEntry] = {}
         self._ad_cache: list[Ad] | None = None
 
@@ -54,9 +56,11 @@ class Catalog:
             self.index.delete([i for i in gone if i in self.index])
             for item_id in gone:
                 self.titles.pop(item_id, None)
+                self.texts.pop(item_id, None)
         if live:
             self.index.upsert([e["item_id"] for e in live], vectors)
             self.titles.update({e["item_id"]: str(e["title"]) for e in live})
+            self.texts.update({e["item_id"]: item_text(e) for e in live})
         self._ad_cache = None
         return len(latest)
 
@@ -91,6 +95,40 @@ class Catalog:
 
     def item_vector(self, item_id: str) -> np.ndarray | None:
         return self.index.vector(item_id)
+
+    def contents(self) -> CatalogContents:
+        """A copy of what the vectors come from (cheap: no vectors), to embed under another model.
+
+        Take it where the catalogue changes (the event loop); embedding it can then run in
+        another thread while this catalogue keeps serving and changing.
+        """
+        return CatalogContents({i: (self.titles[i], t) for i, t in self.texts.items()},
+                               dict(self._ads), self.index_config)
+
+
+@dataclass(frozen=True)
+class CatalogContents:
+    """A catalogue's items (title, text) and ads, without vectors."""
+
+    items: dict[str, tuple[str, str]]
+    ads: dict[str, AdEntry]
+    index_config: IndexConfig | None = None
+
+    def embed(self, dim: int, encode: Callable[[list[str]], np.ndarray]) -> Catalog:
+        """A new catalogue of these items and ads, vectors from `encode` (one call for the
+        items, one for the text ads)."""
+        catalog = Catalog(dim, self.index_config)
+        ids = list(self.items)
+        if ids:
+            catalog.index.upsert(ids, encode([self.items[i][1] for i in ids]))
+        catalog.titles = {i: title for i, (title, _) in self.items.items()}
+        catalog.texts = {i: text for i, (_, text) in self.items.items()}
+        with_text = [e for e in self.ads.values() if e.text]
+        vectors = encode([ad_text({"text": e.text}) for e in with_text]) if with_text else []
+        catalog._ads = dict(self.ads)
+        for entry, vec in zip(with_text, vectors):
+            catalog._ads[entry.ad_id] = replace(entry, text_vec=vec)
+        return catalog
 
 
 def _latest(events: Sequence[Mapping[str, Any]], key: str) -> dict[str, Mapping[str, Any]]:

@@ -88,14 +88,27 @@ class Engine:
         self.catalog = catalog
         self.encode_users = encode_users
         self.model_version = model_version
-        self.popularity = popularity or Popularity()
+        self.popularity = popularity if popularity is not None else Popularity()  # empty is falsy
         self.top_k = top_k
-        self.cooc = cooccurrence or Cooccurrence()
+        self.cooc = cooccurrence if cooccurrence is not None else Cooccurrence()
         self.strategies = dict(strategies)
         self.blend = blend
         self.bandit = ThompsonBandit(list(self.strategies))  # arm -> list click rate
         self.items_shown = Estimates()  # item -> impressions and clicks, for exploration
         self.ad_ctr = Estimates()  # ad -> impressions and clicks
+
+    def with_model(self, catalog: Catalog, encode_users: Encode, model_version: str) -> Engine:
+        """An engine for a new encoder: its catalogue and encoder, this engine's learned state.
+
+        Popularity, co-occurrence and the feedback estimates are keyed by item, arm and ad ids,
+        not vectors, so they hold under any model; they are shared, not copied, so what the old
+        engine learns until the swap is not lost.
+        """
+        engine = Engine(catalog, encode_users, model_version, popularity=self.popularity,
+                        top_k=self.top_k, cooccurrence=self.cooc, strategies=self.strategies,
+                        blend=self.blend)
+        engine.bandit, engine.items_shown, engine.ad_ctr = self.bandit, self.items_shown, self.ad_ctr
+        return engine
 
     # --- the shared models, loaded from their tables -------------------------------------------
     def load_cooccurrence(self, item_id: str, row: bytes | None, ts: int) -> None:

@@ -1,14 +1,24 @@
-"""`coldstart finetune`: pairs from a file, logged events or a dataset's train split -> a new model version."""
+"""`coldstart finetune`: pairs from a file, logged events or a dataset's train split -> a new model version.
+
+Logged events come from a folder of JSON lines (`--events`) or, read from the broker by the
+streaming layer (`--from-topics`, streams/topic_events.py), as plain event lists per topic: this
+module never talks to Kafka.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from coldstart.errors import ConfigError
-from coldstart.finetune import FinetuneConfig, Pair, finetune, home_depot_pairs, pairs_from_events, read_items, read_pairs, save
+from coldstart.finetune import (FinetuneConfig, Pair, catalog_items, finetune, home_depot_pairs, pairs_from_events,
+                                read_items, read_pairs, save)
+
+Logged = Mapping[str, Sequence[Mapping[str, Any]]]  # topic -> its events, in topic order
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:
@@ -17,13 +27,24 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def load_pairs(args: argparse.Namespace) -> tuple[list[Pair], dict[str, object], dict[str, np.ndarray] | None]:
+def load_pairs(args: argparse.Namespace, logged: Logged | None = None
+               ) -> tuple[list[Pair], dict[str, object], dict[str, np.ndarray] | None]:
     """The training pairs the arguments name, a note of where they came from for the manifest, and
-    base-model vectors already cached for some of their texts (a dataset's catalogue), if any."""
-    sources = [s for s in ("pairs", "events", "dataset") if getattr(args, s, None)]
+    base-model vectors already cached for some of their texts (a dataset's catalogue), if any.
+    `logged`: the events `--from-topics` read (signups, searches, clicks, catalog)."""
+    sources = [s for s in ("pairs", "events", "dataset", "from_topics") if getattr(args, s, None)]
     if len(sources) != 1:
-        raise ConfigError(f"expected exactly one of --pairs, --events, --dataset, got {sources or 'none'}")
+        raise ConfigError("expected exactly one of --pairs, --events, --dataset, --from-topics, "
+                          f"got {sources or 'none'}")
     items = read_items(Path(args.items)) if getattr(args, "items", None) else None
+    if getattr(args, "from_topics", False):
+        if logged is None:
+            raise ConfigError("--from-topics: the events were not read (run it through `coldstart finetune`)")
+        items = items or catalog_items(logged.get("catalog", ()))
+        pairs = pairs_from_events(logged.get("signups", ()), logged.get("searches", ()), logged.get("clicks", ()),
+                                  items, negatives=args.negatives, seed=args.seed)
+        counts = {topic: len(events) for topic, events in logged.items()}
+        return pairs, {"source": "topics", "topic_events": counts}, None
     if args.pairs:
         return read_pairs(Path(args.pairs), items), {"source": f"pairs:{Path(args.pairs).name}"}, None
     if args.events:
@@ -62,11 +83,17 @@ def config_from(args: argparse.Namespace) -> FinetuneConfig:
         threads=args.threads)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, logged: Logged | None = None) -> int:
     """Train, save the version under --out (the models root), optionally point `current` at it."""
+    print(json.dumps(run(args, logged)))
+    return 0
+
+
+def run(args: argparse.Namespace, logged: Logged | None = None) -> dict[str, Any]:
+    """`main` without the printing: what it would print (model_version, path, kind, ...)."""
     from coldstart import model_registry
 
-    pairs, source, vectors = load_pairs(args)
+    pairs, source, vectors = load_pairs(args, logged)
     if not pairs:
         raise ConfigError("expected training pairs, got none")
     result = finetune(pairs, config_from(args), base=args.base or None, progress=not args.quiet,
@@ -75,7 +102,6 @@ def main(args: argparse.Namespace) -> int:
     if args.set_current:
         model_registry.set_current(version, args.out)
     path = model_registry.resolve(version, args.out)
-    print(json.dumps({"model_version": version, "path": str(path), "kind": result.config.kind,
-                      "best": result.best, "base_val_recall@10": result.history[0].get("val_recall@10"),
-                      "current": model_registry.current(args.out)}))
-    return 0
+    return {"model_version": version, "path": str(path), "kind": result.config.kind, "pairs": len(pairs),
+            "best": result.best, "base_val_recall@10": result.history[0].get("val_recall@10"),
+            "current": model_registry.current(args.out)}

@@ -16,6 +16,7 @@ TOPICS: tuple[str, ...] = (
     "catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions",
     "recommendations", "ad_slots", "dead_letters",
 )
+INTERNAL: tuple[str, ...] = ("model_updates",)  # topics only the workers and tools use
 MAX_RAW_BYTES = 1 << 20  # a record value above 1 MiB is refused before it is parsed
 SHOW_CHARS = 60  # how much of an offending value an error message echoes
 ID_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"
@@ -60,8 +61,8 @@ def decode(topic: str, raw: bytes | None) -> dict[str, Any]:
 
 @functools.cache
 def _load(topic: str) -> dict[str, Any]:
-    if topic not in TOPICS:
-        raise ColdstartError(f"unknown topic {topic!r}; expected one of {', '.join(TOPICS)}")
+    if topic not in TOPICS + INTERNAL:
+        raise ColdstartError(f"unknown topic {topic!r}; expected one of {', '.join(TOPICS + INTERNAL)}")
     text = resources.files(__name__).joinpath(f"{topic}.json").read_text(encoding="utf-8")
     return json.loads(text)
 

@@ -6,7 +6,8 @@ from a persistent per-model cache, so a restart re-embeds only what it has never
 shared models are read the same way: the `cooccurrence` and `feedback` tables' changelogs,
 written by their agents on whichever worker owns the partition, load into every worker's engine.
 Agents wait on `state.ready`, set once the replica has caught up with what all of these held at
-start.
+start. The model control topic is read here too: its last valid record picks the model at start
+(unless COLDSTART_MODEL is set), and later records switch the model (streams/model_switch.py).
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import schemas
+from coldstart.engine import Engine
 from coldstart.errors import InvalidEventError
-from coldstart.text_vector_cache import TextVectorCache
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.agents.feedback import read_totals
-from streams.state import state
+from streams.model_switch import read_published, switcher
+from streams.model_updates import TOPIC as MODEL_UPDATES
+from streams.state import apply_catalog_events, start_model, state
 from streams.tables import cooccurrence, feedback
 from streams.worker import topic_partitions
 from streams.topics import contract_name
@@ -35,15 +38,14 @@ BATCH = 256
 @app.task
 async def catalog_replica() -> None:
     """Load the model, catch up with catalog and ads, then follow them for as long as we run."""
-    loop = asyncio.get_running_loop()
-    engine = await loop.run_in_executor(None, state.load)
-    assert state.encoder is not None
-    cache = TextVectorCache(settings.data_dir, state.encoder.version, state.encoder.dim)
+    record, published, control_end = await read_published()
+    engine = await _load_first_model(record, published)
     tables = {cooccurrence.changelog_topic_name: _load_cooccurrence,
               feedback.changelog_topic_name: _load_feedback}
     for table in (cooccurrence, feedback):  # created here if the tables have not done it yet
         await table.changelog_topic.maybe_declare()
-    consumer = await _start_consumer(list(tables))
+    consumer = await _start_consumer(list(tables), control_end)
+    control = settings.topic(MODEL_UPDATES)
     try:
         targets = await _end_offsets(consumer)
         started, loaded = time.monotonic(), 0
@@ -52,19 +54,36 @@ async def catalog_replica() -> None:
             for tp, records in batches.items():
                 if tp.topic in tables:
                     tables[tp.topic](records)
+                elif tp.topic == control:
+                    await switcher.on_records(records)
                 else:
-                    loaded += await _apply(contract_name(tp.topic), records, cache)
+                    loaded += await _apply(contract_name(tp.topic), records)
             if not state.ready.is_set() and await _caught_up(consumer, targets):
                 state.ready.set()
+                engine = state.engine or engine  # a switch may have happened while catching up
                 log.warning("coldstart: catalogue ready: %d items, %d ads, in %.1fs",
                             len(engine.catalog), len(engine.catalog.ads()),
                             time.monotonic() - started)
     finally:
         await consumer.stop()
-        cache.close()
+        if state.vectors is not None:
+            state.vectors.close()
 
 
-async def _start_consumer(changelogs: list[str]) -> AIOKafkaConsumer:
+async def _load_first_model(record: Any, published: str | None) -> Engine:
+    """The published version (see `start_model`); if it does not load, the default model."""
+    loop = asyncio.get_running_loop()
+    if published and not settings.model:
+        try:
+            return await loop.run_in_executor(None, state.load, start_model(published))
+        except Exception as exc:
+            error = f"model_updates: cannot load model {published!r}: {exc}"
+            log.error("coldstart: %s; loading the default model instead", error)
+            await send_dead_letter(record, error)
+    return await loop.run_in_executor(None, state.load, start_model(None))
+
+
+async def _start_consumer(changelogs: list[str], control_from: int) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=8 * 1024 * 1024)
@@ -74,8 +93,10 @@ async def _start_consumer(changelogs: list[str]) -> AIOKafkaConsumer:
     for topic in [settings.topic("catalog"), settings.topic("ads"), *changelogs]:
         for p in sorted(await loop.run_in_executor(None, _partitions, topic)):
             partitions.append(TopicPartition(topic, p))
-    consumer.assign(partitions)
+    control = TopicPartition(settings.topic(MODEL_UPDATES), 0)
+    consumer.assign([*partitions, control])
     await consumer.seek_to_beginning(*partitions)
+    consumer.seek(control, control_from)  # what came before was read by read_published
     return consumer
 
 
@@ -94,10 +115,8 @@ async def _caught_up(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, i
     return True
 
 
-async def _apply(topic: str, records: list[Any], cache: TextVectorCache) -> int:
+async def _apply(topic: str, records: list[Any]) -> int:
     """Validate a batch of one topic's records and apply the good ones to the catalogue."""
-    engine = state.engine
-    assert engine is not None and state.encoder is not None
     events = []
     for record in records:
         try:
@@ -106,12 +125,11 @@ async def _apply(topic: str, records: list[Any], cache: TextVectorCache) -> int:
             await send_dead_letter(record, str(exc))
     if not events:
         return 0
-    catalog = engine.catalog
-    texts = catalog.item_texts(events) if topic == "catalog" else catalog.ad_texts(events)
-    loop = asyncio.get_running_loop()
-    vectors = await loop.run_in_executor(None, cache.encode, texts, state.encoder.encode_items)
-    apply = catalog.apply_items if topic == "catalog" else catalog.apply_ads
-    return apply(events, vectors)
+    async with state.catalog_lock:  # a model switch copies the catalogue, or catches up, between
+        assert state.engine is not None and state.encoder is not None and state.vectors is not None
+        switcher.note(topic, events)
+        return await apply_catalog_events(state.engine.catalog, topic, events, state.encoder,
+                                          state.vectors)
 
 
 def _load_cooccurrence(records: list[Any]) -> None:

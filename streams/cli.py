@@ -59,9 +59,43 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from coldstart.finetune_cli import main as finetune_main
+    import json
 
-    return finetune_main(args)
+    from coldstart.finetune_cli import run as finetune_run
+
+    logged = None
+    if args.from_topics:
+        from streams.topic_events import read_logged_events
+
+        logged = read_logged_events(progress=not args.quiet)
+    summary = finetune_run(args, logged)
+    if args.publish:
+        from streams.model_updates import publish
+
+        summary["published"] = publish(summary["model_version"], root=args.out)
+        summary["current"] = summary["model_version"]
+    print(json.dumps(summary))
+    return 0
+
+
+def _model(args: argparse.Namespace) -> int:
+    from coldstart import model_registry
+
+    if args.action == "list":
+        current = model_registry.current(args.root)
+        for version in model_registry.versions(args.root):
+            print(f"{'*' if version == current else ' '} {version}")
+        return 0
+    if not args.version:
+        print("coldstart model use: expected a VERSION (see `coldstart model list`)",
+              file=sys.stderr)
+        return 2
+    from streams.model_updates import publish
+
+    event = publish(args.version, root=args.root)
+    print(f"published {event['model_version']}: every worker switches to it; "
+          f"`current` points at it")
+    return 0
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -125,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     finetune = sub.add_parser("finetune", help="parameter-efficient fine-tuning of the encoder")
     finetune.add_argument("--pairs", help="CSV/JSONL of (text, item_text or item_id, label) rows")
     finetune.add_argument("--events", help="folder of recorded signups/searches/clicks/catalog .jsonl")
+    finetune.add_argument("--from-topics", action="store_true",
+                          help="read signups, searches, clicks and catalog from the broker "
+                               "(COLDSTART_BROKER, COLDSTART_TOPIC_PREFIX), start to end")
     finetune.add_argument("--dataset", choices=["home_depot"], help="train split of a dataset")
     finetune.add_argument("--items", help="catalog JSONL resolving item_id in --pairs/--events")
     finetune.add_argument("--out", default=None, help="models directory (default DATA_DIR/models)")
@@ -150,8 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--seed", type=int, default=13)
     finetune.add_argument("--threads", type=int, default=2)
     finetune.add_argument("--set-current", action="store_true", help="make it the worker's model")
+    finetune.add_argument("--publish", action="store_true",
+                          help="set current and tell running workers to switch (model use)")
     finetune.add_argument("--quiet", action="store_true", help="no progress bar")
     finetune.set_defaults(handler=_finetune)
+
+    model = sub.add_parser("model", help="model versions: list them, or switch every worker")
+    model.add_argument("action", choices=["use", "list"])
+    model.add_argument("version", nargs="?", help="use: a version id (or its hash suffix)")
+    model.add_argument("--root", default=None, help="models directory (default DATA_DIR/models)")
+    model.set_defaults(handler=_model)
 
     embed = sub.add_parser("embed", help="one L2-normalised vector per input line")
     embed.add_argument("--in", dest="inp", required=True)

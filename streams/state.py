@@ -4,17 +4,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from faust.streams import _current_event
 from faust.types import EventT
 
+from coldstart import model_registry
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.engine import Engine
-from coldstart.model_registry import model_spec
+from coldstart.text_vector_cache import TextVectorCache
 from streams.app import settings
 
 log = logging.getLogger(__name__)
@@ -22,23 +24,36 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WorkerState:
-    """Loaded once per worker; `ready` is set when the catalogue has caught up."""
+    """The model being served; `ready` is set when the catalogue has caught up.
+
+    `encoder`, `engine` and `vectors` (the encoder's item vector cache) change together, in one
+    synchronous `install`, so an agent that reads `state.engine` once per batch handles the whole
+    batch with one model. `catalog_lock` is held while a batch changes the catalogue, so a model
+    switch can take a consistent copy and catch up with what changed meanwhile.
+    """
 
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     encoder: Encoder | None = None
     engine: Engine | None = None
+    vectors: TextVectorCache | None = None
+    catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def load(self) -> Engine:
-        """Load the model and build an empty catalogue (blocking: call in an executor)."""
-        # COLDSTART_MODEL, else the fine-tuned version `current` points at, else the bundled model
-        self.encoder = load_encoder(model_spec(settings.model or None),
-                                    threads=settings.encoder_threads,
-                                    cache_size=settings.encoder_cache)
-        catalog = Catalog(self.encoder.dim)
-        self.engine = Engine(catalog, self.encoder.encode_users, self.encoder.version,
-                             top_k=settings.top_k)
-        log.warning("coldstart: model %s loaded", self.encoder.version)
-        return self.engine
+    def load(self, spec: str | None) -> Engine:
+        """Load the model `spec` names and an empty catalogue (blocking: call in an executor)."""
+        encoder = load_model(spec)
+        engine = Engine(Catalog(encoder.dim), encoder.encode_users, encoder.version,
+                        top_k=settings.top_k)
+        self.install(encoder, engine,
+                     TextVectorCache(settings.data_dir, encoder.version, encoder.dim))
+        log.warning("coldstart: model %s loaded", encoder.version)
+        return engine
+
+    def install(self, encoder: Encoder, engine: Engine,
+                vectors: TextVectorCache) -> TextVectorCache | None:
+        """Serve `engine` from now on; returns the previous vector cache, for the caller to close."""
+        old = self.vectors
+        self.encoder, self.engine, self.vectors = encoder, engine, vectors
+        return old
 
     async def encode_items(self, texts: Sequence[str]) -> np.ndarray:
         """Embed off the event loop, so consumers keep heartbeating during long batches."""
@@ -48,6 +63,29 @@ class WorkerState:
 
 
 state = WorkerState()
+
+
+def start_model(published: str | None) -> str | None:
+    """What a worker loads at start: COLDSTART_MODEL if set, else the version last published on
+    the control topic, else the registry's `current`, else the bundled model (None)."""
+    if settings.model or not published:
+        return model_registry.model_spec(settings.model or None)
+    return str(model_registry.resolve(published))
+
+
+def load_model(spec: str | None) -> Encoder:
+    """The encoder for a model spec (a version id or directory, a model name; None: bundled)."""
+    return load_encoder(spec, threads=settings.encoder_threads, cache_size=settings.encoder_cache)
+
+
+async def apply_catalog_events(catalog: Catalog, topic: str, events: Sequence[Mapping[str, Any]],
+                               encoder: Encoder, vectors: TextVectorCache) -> int:
+    """Apply validated `catalog` or `ads` events, new texts embedded off the event loop."""
+    texts = catalog.item_texts(events) if topic == "catalog" else catalog.ad_texts(events)
+    loop = asyncio.get_running_loop()
+    found = await loop.run_in_executor(None, vectors.encode, texts, encoder.encode_items)
+    apply = catalog.apply_items if topic == "catalog" else catalog.apply_ads
+    return apply(events, found)
 
 
 def as_current(event: EventT) -> None:

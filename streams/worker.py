@@ -17,17 +17,28 @@ LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "warn": "warn", "
 
 
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create missing contract topics with `settings.partitions` partitions; return the new ones."""
+    """Create missing contract topics with `settings.partitions` partitions, and the model
+    control topic with one; return the new ones."""
+    from streams.model_updates import CONFIG, TOPIC
+
+    wanted = [NewTopic(settings.topic(t), settings.partitions, 1) for t in TOPICS]
+    wanted.append(NewTopic(settings.topic(TOPIC), 1, 1, topic_configs=CONFIG))
+    return create_missing(settings, wanted)
+
+
+def create_missing(settings: Settings, topics: list[NewTopic]) -> list[str]:
+    """Create those of `topics` the broker does not have yet; return their names."""
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
                              client_id="coldstart-admin")
     try:
         existing = set(admin.list_topics())
-        wanted = [settings.topic(t) for t in TOPICS if settings.topic(t) not in existing]
         created = []
-        for name in wanted:
+        for topic in topics:
+            if topic.name in existing:
+                continue
             try:
-                admin.create_topics([NewTopic(name, settings.partitions, 1)])
-                created.append(name)
+                admin.create_topics([topic])
+                created.append(topic.name)
             except TopicAlreadyExistsError:  # another worker won the race
                 pass
         return created

@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Any
 
 from coldstart.finetune.events import pairs_from_events
-from coldstart.finetune.pairs import Pair, home_depot_pairs, read_items, read_pairs, split_by_text
+from coldstart.finetune.pairs import Pair, catalog_items, home_depot_pairs, read_items, read_pairs, split_by_text
 from coldstart.finetune.train import FinetuneConfig, FinetuneResult, finetune
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "Pair", "finetune", "home_depot_pairs", "pairs_from_events",
+__all__ = ["FinetuneConfig", "FinetuneResult", "Pair", "catalog_items", "finetune", "home_depot_pairs", "pairs_from_events",
            "read_items", "read_pairs", "save", "split_by_text"]
 
 

@@ -75,6 +75,20 @@ def read_items(path: Path) -> dict[str, str]:
     return items
 
 
+def catalog_items(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """item_id -> text from catalog events in topic order: the last write wins, `deleted` removes."""
+    from coldstart.item_text import item_text
+
+    items: dict[str, str] = {}
+    for event in events:
+        item_id = str(event["item_id"])
+        if event.get("deleted"):
+            items.pop(item_id, None)
+        else:
+            items[item_id] = item_text(event)
+    return items
+
+
 def home_depot_pairs(train: Iterable[tuple[str, int, float]], titles: Mapping[int, str],
                      min_relevance: float = 2.5, negatives_below: float = 1.5) -> list[Pair]:
     """Train-split rows as pairs: relevance >= min_relevance is a positive, < negatives_below a negative.

@@ -137,3 +137,11 @@ def test_cli_finetunes_from_recorded_events_and_sets_current(tmp_path: Path, cap
     assert printed["model_version"] == model_registry.current(tmp_path) == model_registry.latest(tmp_path)
     manifest = model_registry.manifest("current", tmp_path)
     assert manifest["data"]["source"] == "events:sample" and manifest["data"]["pairs"] > 0
+
+
+def test_catalog_items_follow_topic_order_last_write_wins_and_deletes_remove() -> None:
+    from coldstart.finetune import catalog_items
+
+    items = catalog_items([{"item_id": "a", "title": "Old"}, {"item_id": "b", "title": "Bee"},
+                           {"item_id": "a", "title": "New"}, {"item_id": "b", "title": "Bee", "deleted": True}])
+    assert list(items) == ["a"] and items["a"].startswith("New")

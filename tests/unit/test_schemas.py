@@ -212,3 +212,11 @@ def test_each_schema_is_compiled_once_for_many_events(monkeypatch: pytest.Monkey
             schemas.decode("clicks", b"[]")
     assert sorted(compiled) == ["clicks", "page_views"]
     assert schemas._validator.cache_info().misses == 2
+
+
+def test_the_model_updates_control_topic_has_its_own_schema() -> None:
+    assert schemas.INTERNAL == ("model_updates",)
+    event = schemas.schema("model_updates")["examples"][0]
+    assert schemas.decode("model_updates", json.dumps(event).encode()) == event
+    assert "field 'model_version' is missing" in rejects("model_updates", {"ts": 1})
+    assert "field 'model_version' must not be empty" in rejects("model_updates", {"model_version": "", "ts": 1})

@@ -1,0 +1,71 @@
+"""`coldstart finetune --from-topics --publish`: pairs read straight from the broker's topics, the
+resulting version published on the model control topic."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+import schemas
+from coldstart import model_registry
+from coldstart.config import Settings
+from coldstart.finetune import pairs_from_events, read_items
+from e2e import load_sample
+from streams.model_updates import TOPIC as CONTROL
+from streams.replay import replay
+from streams.sample_data import SAMPLE_DIR
+from streams.topic_events import LOGGED, read_logged_events
+from streams.worker import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def test_finetune_reads_signups_searches_clicks_and_catalog_from_topics(broker: str, unique_prefix: str,
+                                                                         tmp_path: Path) -> None:
+    settings = Settings(broker=f"kafka://{broker}", topic_prefix=unique_prefix, data_dir=tmp_path / "data",
+                        partitions=2)
+    ensure_topics(settings)
+    for topic in LOGGED:
+        replay(SAMPLE_DIR / f"{topic}.jsonl", topic, settings=settings, quiet=True)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer.send(settings.topic("clicks"), key=b"u-x", value=b'{"user_id": "u-x"}').get(timeout=30)
+    producer.close()
+
+    logged = read_logged_events(settings, progress=False)
+    for topic in LOGGED:  # every valid event, none of the invalid one
+        sample = [schemas.validate(topic, e) for e in load_sample(topic)]  # defaults filled in, as read
+        assert sorted(map(json.dumps, logged[topic])) == sorted(map(json.dumps, sample)), topic
+    expected = pairs_from_events(load_sample("signups"), load_sample("searches"), load_sample("clicks"),
+                                 read_items(SAMPLE_DIR / "catalog.jsonl"), negatives=3, seed=13)
+    assert expected
+
+    env = dict(os.environ, COLDSTART_BROKER=settings.broker, COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
+               COLDSTART_DATA_DIR=str(settings.data_dir))
+    command = shutil.which("coldstart", path=str(Path(sys.executable).parent))
+    argv = [command] if command else [sys.executable, "-m", "streams.cli"]
+    done = subprocess.run([*argv, "finetune", "--from-topics", "--lora-r", "0", "--head", "--lr", "1e-2",
+                           "--batch-size", "8", "--val-fraction", "0", "--threads", "1", "--publish"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "reading topics" in done.stderr  # the progress display
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert printed["pairs"] == len(expected)
+    manifest = model_registry.manifest(printed["model_version"], settings.data_dir / "models")
+    assert manifest["data"]["source"] == "topics"
+    assert manifest["data"]["topic_events"] == {t: len(load_sample(t)) for t in LOGGED}
+
+    # --publish: `current` points at it and the control topic names it, for running workers
+    assert model_registry.current(settings.data_dir / "models") == printed["model_version"]
+    control = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                            auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    control.subscribe([settings.topic(CONTROL)])
+    published = [json.loads(r.value) for r in control]
+    control.close()
+    assert [e["model_version"] for e in published] == [printed["model_version"]]
+    assert printed["published"] == published[0]
