@@ -26,6 +26,7 @@ class Popularity:
         self.now = 0
         self._keys: dict[str, float] = {}
         self._order: list[str] | None = None  # ids best first, until the next change
+        self._best: float | None = None  # the largest key, until an item is removed
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -37,15 +38,18 @@ class Popularity:
         """Count one view/click/add_to_cart/purchase of an item at `ts` (ms)."""
         add = math.log(self.weights.weight(action)) + _LN2 * ts / self.half_life_ms
         old = self._keys.get(item_id)
-        self._keys[item_id] = add if old is None else float(np.logaddexp(old, add))
+        new = self._keys[item_id] = add if old is None else float(np.logaddexp(old, add))
         self.now = max(self.now, ts)
         self._order = None
+        if self._best is not None:
+            self._best = max(self._best, new)  # keys only grow, so the best is known
 
     def remove(self, ids: Iterable[str]) -> None:
         """Forget items (deleted from the catalogue)."""
         for item_id in ids:
             self._keys.pop(item_id, None)
         self._order = None
+        self._best = None
 
     def score(self, item_id: str) -> float:
         """Decayed weighted count at `now` (0.0 for an item never seen)."""
@@ -68,12 +72,15 @@ class Popularity:
 
     def prior(self, ids: Iterable[str]) -> np.ndarray:
         """log(1 + score) / log(1 + best score), in 0..1; 0 for unknown items."""
-        best = max(self._keys.values(), default=None)
-        scores = np.array([self.score(i) for i in ids], dtype=np.float64)
-        if best is None:
-            return np.zeros(len(scores))
-        top = math.log1p(math.exp(best - _LN2 * self.now / self.half_life_ms))
-        return np.log1p(scores) / top if top > 0 else np.zeros(len(scores))
+        get = self._keys.get
+        keys = np.array([get(i, -math.inf) for i in ids], dtype=np.float64)
+        if self._best is None:
+            self._best = max(self._keys.values(), default=None)
+        if self._best is None:
+            return np.zeros(len(keys))
+        now = _LN2 * self.now / self.half_life_ms
+        top = math.log1p(math.exp(self._best - now))
+        return np.log1p(np.exp(keys - now)) / top if top > 0 else np.zeros(len(keys))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state: half-life, weights, now and each item's log key."""
