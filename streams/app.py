@@ -34,7 +34,11 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",  # a new worker group reads what is already there
     consumer_max_fetch_size=8 * 1024 * 1024,
     producer_max_request_size=8 * 1024 * 1024,
-    broker_max_poll_interval=900.0,  # the first catalogue load may take minutes on two cores
+    broker_max_poll_interval=900.0,
+    # A worker killed without leaving its group holds its partitions until this runs out; its
+    # replacement waits that long. Heartbeats come from Faust's consumer thread, not the agents.
+    broker_session_timeout=15.0,
+    broker_heartbeat_interval=3.0,  # the first catalogue load may take minutes on two cores
     broker_commit_every=1000,
     broker_commit_interval=1.0,
     stream_wait_empty=False,
