@@ -12,17 +12,22 @@ from coldstart.config import Settings
 
 TOPICS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions",
           "recommendations", "ad_slots", "dead_letters")
+# Internal topics that must be co-partitioned with the user topics (same count, key user_id), so
+# they are created here, beside them: the page views' ad_slots events, forwarded to the users agent.
+AD_PLACEMENTS = "coldstart-ad-placements"
 LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "warn": "warn", "error": "error",
           "critical": "crit"}
 
 
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create missing contract topics with `settings.partitions` partitions; return the new ones."""
+    """Create missing contract topics (and AD_PLACEMENTS) with `settings.partitions` partitions;
+    return the new ones."""
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
                              client_id="coldstart-admin")
     try:
         existing = set(admin.list_topics())
-        wanted = [settings.topic(t) for t in TOPICS if settings.topic(t) not in existing]
+        wanted = [settings.topic(t) for t in (*TOPICS, AD_PLACEMENTS)
+                  if settings.topic(t) not in existing]
         created = []
         for name in wanted:
             try:
