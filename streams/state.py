@@ -13,6 +13,7 @@ from faust.types import EventT
 
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
+from coldstart.blend import BlendConfig
 from coldstart.engine import Engine
 from coldstart.model_registry import model_spec
 from streams.app import settings
@@ -36,7 +37,8 @@ class WorkerState:
                                     cache_size=settings.encoder_cache)
         catalog = Catalog(self.encoder.dim)
         self.engine = Engine(catalog, self.encoder.encode_users, self.encoder.version,
-                             top_k=settings.top_k)
+                             top_k=settings.top_k,
+                             blend=BlendConfig(explore_rate=settings.explore_rate))
         log.warning("coldstart: model %s loaded", self.encoder.version)
         return self.engine
 
