@@ -15,6 +15,8 @@ TOPICS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user
 # Internal topics that must be co-partitioned with the user topics (same count, key user_id), so
 # they are created here, beside them: the page views' ad_slots events, forwarded to the users agent.
 AD_PLACEMENTS = "coldstart-ad-placements"
+# It only has to last until the users agent has read it, and it names who saw which ads: one day.
+TOPIC_CONFIGS = {AD_PLACEMENTS: {"retention.ms": "86400000"}}
 LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "warn": "warn", "error": "error",
           "critical": "crit"}
 
@@ -30,8 +32,10 @@ def ensure_topics(settings: Settings) -> list[str]:
                   if settings.topic(t) not in existing]
         created = []
         for name in wanted:
+            configs = TOPIC_CONFIGS.get(name.removeprefix(settings.topic_prefix), {})
             try:
-                admin.create_topics([NewTopic(name, settings.partitions, 1)])
+                admin.create_topics([NewTopic(name, settings.partitions, 1,
+                                              topic_configs=configs)])
                 created.append(name)
             except TopicAlreadyExistsError:  # another worker won the race
                 pass
