@@ -7,7 +7,7 @@ makes their onboarding clicks, and in each round looks at their latest recommend
 the shown items among their held-out positives, each click naming its list (recommendation_id);
 the round ends when every user who clicked has their refreshed list. A user who clicked nothing
 keeps the list they have (the pipeline refreshes on events only) unless `revisit` is set, when
-they search with their signup words again. World and scoring: coldstart/closed_loop.py.
+they search with their signup words again. World and scoring: coldstart/pipeline_simulation.py.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from coldstart.blend import EXPLORE
-from coldstart.closed_loop import (RunResult, SimUser, clicks_for, movielens_catalog,
+from coldstart.pipeline_simulation import (RunResult, SimUser, clicks_for, movielens_catalog,
                                    movielens_users, plot_rounds, report)
 from coldstart.config import Settings
 from coldstart.engine import now_ms
@@ -61,7 +61,7 @@ def label(rate: float) -> str:
 
 
 def simulate(base: Settings, options: Options) -> dict[str, Any]:
-    """Run every rate one after the other; the report (coldstart.closed_loop.report)."""
+    """Run every rate one after the other; the report (coldstart.pipeline_simulation.report)."""
     data = load_movielens()
     users = movielens_users(data, options.users)
     keep = {m for u in users for m in (*u.onboarding, *u.wants)}

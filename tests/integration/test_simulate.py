@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.closed_loop import movielens_users
+from coldstart.pipeline_simulation import movielens_users
 from coldstart.config import Settings
 from coldstart.evaluation.datasets import datasets_root, load_movielens
 from streams.simulate import Options, simulate, write_report

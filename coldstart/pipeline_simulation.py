@@ -1,4 +1,4 @@
-"""The live simulation's world and scorekeeping: MovieLens users as events, what they click, the report.
+"""The pipeline simulation's world and score: MovieLens users as events, what they click, the report.
 
 A simulated user signs up with words built from their first positives (the protocol's onboarding
 clicks: "Films I loved: …"), makes those clicks, then in each round looks at their latest list

@@ -1,11 +1,11 @@
-"""The live simulation's world: catalogue and users from MovieLens, what a user clicks, reports."""
+"""The pipeline simulation's world: catalogue and users from MovieLens, what a user clicks, reports."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from coldstart.closed_loop import (RunResult, clicks_for, movielens_catalog, movielens_users,
+from coldstart.pipeline_simulation import (RunResult, clicks_for, movielens_catalog, movielens_users,
                                    plot_rounds, report, signup_words, split_movie_text)
 from coldstart.evaluation.datasets import datasets_root, load_movielens
 
