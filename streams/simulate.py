@@ -28,12 +28,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from coldstart.blend import EXPLORE
-from coldstart.pipeline_simulation import (RunResult, SimUser, clicks_for, movielens_catalog,
-                                   movielens_users, plot_rounds, report)
 from coldstart.config import Settings
 from coldstart.engine import now_ms
 from coldstart.errors import ColdstartError
 from coldstart.evaluation.datasets import load_movielens
+from coldstart.pipeline_simulation import (RunResult, SimUser, clicks_for, movielens_catalog,
+                                           movielens_users, plot_rounds, report)
 from streams.bench_tap import OutputTap, Progress
 from streams.harness import (delete_topics, ensure_broker, share_vector_cache, start_worker,
                              stop_worker, wait_for_log)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.pipeline_simulation import movielens_users
 from coldstart.config import Settings
 from coldstart.evaluation.datasets import datasets_root, load_movielens
+from coldstart.pipeline_simulation import movielens_users
 from streams.simulate import Options, simulate, write_report
 
 pytestmark = [

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.pipeline_simulation import (RunResult, clicks_for, movielens_catalog, movielens_users,
-                                   plot_rounds, report, signup_words, split_movie_text)
 from coldstart.evaluation.datasets import datasets_root, load_movielens
+from coldstart.pipeline_simulation import (RunResult, clicks_for, movielens_catalog,
+                                           movielens_users, plot_rounds, report, signup_words,
+                                           split_movie_text)
 
 
 def test_a_user_clicks_each_shown_wanted_item_once_in_list_order() -> None:
