@@ -117,21 +117,27 @@ def report(results: Sequence[RunResult], meta: Mapping[str, Any]) -> dict[str, A
 
 
 def plot_rounds(results: Sequence[RunResult], path: Path | str, title: str) -> Path:
-    """Cumulative clicks after each round, one line per exploration rate."""
+    """Cumulative clicks after each round (top) and clicks in each round (below), one line per
+    exploration rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, (top, per) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
+                                   gridspec_kw={"height_ratios": [2, 1]})
     for r in results:
         rounds = np.arange(1, len(r.rewards) + 1)
-        ax.plot(rounds, r.cumulative, marker="o", label=f"{r.label} (total {sum(r.rewards)})")
-    ax.set_xlabel("round")
-    ax.set_ylabel("cumulative clicks on recommendations")
-    ax.set_title(title, fontsize="medium")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize="small")
+        line, = top.plot(rounds, r.cumulative, marker="o",
+                         label=f"{r.label} (total {sum(r.rewards)})")
+        per.plot(rounds, r.rewards, marker=".", color=line.get_color())
+    top.set_ylabel("cumulative clicks")
+    top.set_title(title, fontsize="medium")
+    top.legend(fontsize="small")
+    per.set_ylabel("clicks in the round", fontsize="small")
+    per.set_yscale("symlog", linthresh=10)  # a round with no clicks stays on the chart
+    per.set_xlabel("round")
+    per.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

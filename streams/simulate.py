@@ -234,8 +234,10 @@ def write_report(result: dict[str, Any], out: Path) -> list[Path]:
     json_path.write_text(json.dumps(result, indent=1) + "\n")
     runs = [RunResult(r["label"], r["explore_rate"], r["clicks_per_round"])
             for r in result["runs"]]
+    idle = ("users who clicked nothing search again" if result["revisit"] else
+            "users who clicked nothing keep their list")
     title = (f"MovieLens through the live pipeline: {result['users']} users, "
-             f"{result['items']:,} items\nclicks on shown held-out positives, per round")
+             f"{result['items']:,} items\nclicks on shown held-out positives; {idle}")
     return [json_path, plot_rounds(runs, out / "simulation_pipeline_movielens.png", title)]
 
 
