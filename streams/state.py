@@ -11,9 +11,9 @@ import numpy as np
 from faust.streams import _current_event
 from faust.types import EventT
 
+from coldstart.blend import BlendConfig
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
-from coldstart.blend import BlendConfig
 from coldstart.engine import Engine
 from coldstart.model_registry import model_spec
 from streams.app import settings
