@@ -80,11 +80,11 @@ async def _run_rate(base: Settings, rate: float, users: list[SimUser],
     data_dir = Path(tempfile.mkdtemp(prefix="coldstart-sim-"))
     settings = replace(base, topic_prefix=f"{base.topic_prefix}sim-{uuid.uuid4().hex[:6]}-",
                        data_dir=data_dir, explore_rate=rate)
-    share_vector_cache(data_dir)
-    ensure_topics(settings)
     loop = _Loop(settings, label(rate), options.idle_timeout)
     result = RunResult(label(rate), rate)
     try:
+        share_vector_cache(data_dir)
+        ensure_topics(settings)
         await loop.start()
         for item in catalog:
             await loop.send("catalog", item["item_id"], {**item, "ts": loop.now()})
@@ -103,9 +103,11 @@ async def _run_rate(base: Settings, rate: float, users: list[SimUser],
                   file=sys.stderr)
         result.seconds = time.monotonic() - started
     finally:
-        await loop.close()
-        delete_topics(settings, who=WHO)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        try:
+            await loop.close()  # the worker stops before its data directory goes
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            delete_topics(settings, who=WHO)
     return result
 
 
