@@ -11,6 +11,7 @@
 | COLDSTART_ENCODER_THREADS | number of cores | torch intra-op threads for the encoder |
 | COLDSTART_ENCODER_CACHE | 10000 | texts kept in the encoder's LRU cache |
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
+| COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
 """
 from __future__ import annotations
 
@@ -34,6 +35,19 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _fraction(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from 0 to 1, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be from 0 to 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings; build with `Settings.from_env()`."""
@@ -47,6 +61,7 @@ class Settings:
     encoder_threads: int = 0
     encoder_cache: int = 10000
     partitions: int = 4
+    explore_rate: float = 0.1
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -63,6 +78,7 @@ class Settings:
             encoder_threads=_int("COLDSTART_ENCODER_THREADS", 0),
             encoder_cache=_int("COLDSTART_ENCODER_CACHE", 10000),
             partitions=_int("COLDSTART_PARTITIONS", 4, minimum=1),
+            explore_rate=_fraction("COLDSTART_EXPLORE_RATE", 0.1),
         )
 
     @property

@@ -9,8 +9,10 @@ Recommendations are blended (coldstart.blend): content, co-occurrence and popula
 weights of a strategy a Thompson bandit picks per list. The rng is seeded from the
 recommendation_id, so a repeat of a list ranks like the first. What the engine learns from is
 returned, not applied: co-occurrence row updates (for new clicks only) and feedback counts
-("arm:", "item:" keys: shown, clicked); the streaming layer routes them to their tables and every
-worker loads the tables back with `load_cooccurrence` and `load_feedback`.
+("arm:", "item:", "ad:" keys: shown, clicked); the streaming layer routes them to their tables and
+every worker loads the tables back with `load_cooccurrence` and `load_feedback`. The page views'
+`ad_slots` events come back among the user events, so the ads a user was shown sit in their served
+log and a later click on what an ad promoted credits the ad (coldstart/ad_feedback.py).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from coldstart.ad_feedback import placed_ads
 from coldstart.bandit import Estimates, Served, ServedLog, ThompsonBandit, place_ads_by_ctr
 from coldstart.blend import EXPLORE, BlendConfig, BlendWeights, recommend_blended
 from coldstart.catalog import Catalog
@@ -132,15 +135,21 @@ class Engine:
                      served: Mapping[str, ServedLog | None] | None = None) -> UserBatchResult:
         """Apply validated (topic, event) pairs in `ts` order; one encoder call for the whole batch.
 
+        Topics: signups, searches, clicks, user_deletions, and ad_slots (the ads placed on the
+        user's page views, remembered for attributing their clicks).
+
         The topics are consumed side by side, so a batch may hold a user's click before the
         deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
         """
         vectors = self._embed_texts(events)
         b = _Batch(dict(profiles), dict(served or {}))
-        for position in sorted(range(len(events)), key=lambda i: events[i][1]["ts"]):
+        for position in sorted(range(len(events)), key=lambda i: _event_ts(events[i][1])):
             topic, event = events[position]
             user = event["user_id"]
-            if topic == "user_deletions":
+            if topic == "ad_slots":
+                log = b.served.get(user) or ServedLog()
+                b.served[user] = log.placed(event["placement_id"], placed_ads(event))
+            elif topic == "user_deletions":
                 b.profiles[user] = b.served[user] = None
                 b.result.deleted.add(user)
                 b.refresh.pop(user, None)
@@ -190,6 +199,7 @@ class Engine:
             b.profiles[user] = with_seen(profile, event["event_id"])
             self.popularity.update(item_id, action, ts)
             self._attribute(b, user, event.get("recommendation_id"), item_id)
+            self._attribute_ad(b, user, event.get("recommendation_id"), item_id)
         b.refresh[user] = _ClickRefresh(event["event_id"], ts)
         return None
 
@@ -203,6 +213,17 @@ class Engine:
             b.served[user] = log
             b.result.count(f"arm:{served.arm}", clicked=1)
             b.result.count(f"item:{item_id}", clicked=1)
+
+    def _attribute_ad(self, b: _Batch, user: str, recommendation_id: str | None,
+                      item_id: str) -> None:
+        """A click that a recent ad placement explains: that ad earns a click."""
+        log = b.served.get(user)
+        if log is None:
+            return
+        log, ad = log.attribute_ad(recommendation_id, item_id)
+        if ad is not None:
+            b.served[user] = log
+            b.result.count(f"ad:{ad}", clicked=1)
 
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
                         source_ts: int) -> None:
@@ -276,6 +297,11 @@ def _with_context(user_vec: np.ndarray | None, item_vec: np.ndarray | None) -> n
         return item_vec
     blend = user_vec + item_vec
     return blend / max(float(np.linalg.norm(blend)), 1e-12)
+
+
+def _event_ts(event: Mapping[str, Any]) -> int:
+    """Event time: `ts`, or for an ad_slots event the page view's (`source_ts`)."""
+    return int(event["ts"] if "ts" in event else event["source_ts"])
 
 
 def _placement(p: Any) -> dict[str, Any]:

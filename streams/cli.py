@@ -121,6 +121,12 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from streams.simulate import main as simulate_main
+
+    return simulate_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coldstart", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pipeline: seconds without a new answer before a phase gives up")
     bench.add_argument("--out", default=None, help="write the JSON result here")
     bench.set_defaults(handler=_bench)
+
+    simulate = sub.add_parser("simulate", help="simulated users through the real pipeline: "
+                                               "exploration on vs off")
+    simulate.add_argument("--dataset", choices=["movielens"], default="movielens")
+    simulate.add_argument("--users", type=int, default=100, help="the protocol's first N users")
+    simulate.add_argument("--rounds", type=int, default=5)
+    simulate.add_argument("--explore", type=float, action="append", metavar="RATE",
+                          help="an exploration rate to run (repeatable; default 0 and 0.1)")
+    simulate.add_argument("--catalog-size", type=int, default=0,
+                          help="0: every movie; else the users' movies and the most liked others")
+    simulate.add_argument("--revisit", action="store_true",
+                          help="a user who clicked nothing searches with their words again")
+    simulate.add_argument("--out", default="reports")
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka.admin import KafkaAdminClient
 
 from coldstart.config import Settings
 from coldstart.errors import ColdstartError
 from coldstart.latency import Ledger, rate, span_ms, summarize
 from streams import bench_workload as workload
 from streams.bench_tap import OutputTap, Progress, process_cpu_seconds
-from streams.broker import LocalBroker, coldstart_home
+from streams.broker import LocalBroker
+from streams.harness import (delete_topics, ensure_broker, share_vector_cache, start_worker,
+                             stop_worker)
 from streams.worker import ensure_topics
 
 KINDS = ("signups", "searches", "clicks", "page_views")
@@ -139,11 +139,11 @@ def main(args: argparse.Namespace) -> int:
         settings = replace(base, topic_prefix=f"{base.topic_prefix}bench-{run_id}-",
                            data_dir=data_dir)
         if not args.cold_cache:
-            _share_vector_cache(data_dir)
+            share_vector_cache(data_dir)
     result: dict[str, Any] = {
         "run_id": run_id, "config": _config(args, phases, settings, own_worker),
         "machine": {"cores": os.cpu_count(), "load_start": _load()}}
-    broker_started = _ensure_broker(base)
+    broker_started = ensure_broker(base)
     try:
         texts = _signup_texts(phases, args.source)
         result["encoder"] = _raw_encoder(settings, _encoder_texts(phases, texts))
@@ -197,48 +197,6 @@ def _config(args: argparse.Namespace, phases: list[Phase], settings: Settings,
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def _ensure_broker(settings: Settings) -> bool:
-    """Start the default local broker when the default address is asked for and nothing answers."""
-    broker = LocalBroker()
-    if settings.bootstrap_servers == broker.config.address and not broker.accepts_connections():
-        print("bench: no broker at 127.0.0.1:9092, starting a local one ...", file=sys.stderr)
-        broker.start()
-        return True
-    return False
-
-
-def _share_vector_cache(data_dir: Path) -> None:
-    """Item vectors live in a cache shared by bench runs, so a second run embeds no catalogue."""
-    shared = coldstart_home() / "bench" / "text-vectors"
-    shared.mkdir(parents=True, exist_ok=True)
-    link = data_dir / "text-vectors"
-    if link.exists():
-        return
-    busy = _locked_by_another_worker(shared)
-    if busy:
-        print(f"bench: the shared vector cache is in use ({busy}); this run embeds its catalogue "
-              "into a cache of its own", file=sys.stderr)
-        return
-    link.symlink_to(shared, target_is_directory=True)
-
-
-def _locked_by_another_worker(shared: Path) -> str:
-    """The first per-model cache under `shared` another process holds open ("" if none).
-
-    RocksDB allows one process per directory; a second worker on it would crash at start.
-    """
-    from rocksdict import Rdict
-
-    for path in sorted(p for p in shared.iterdir() if p.is_dir()):
-        try:
-            Rdict(str(path)).close()
-        except Exception as exc:  # rocksdict raises a bare Exception for a held LOCK
-            if "lock" in str(exc).lower():
-                return path.name
-            raise
-    return ""
 
 
 def _signup_texts(phases: list[Phase], source: str) -> dict[int, list[str]]:
@@ -306,23 +264,11 @@ async def _load_catalog(run: Run, catalog: list[dict[str, Any]], own_worker: boo
     run.tap = OutputTap(settings)
     await run.tap.start()
     if own_worker:
-        run.worker, run.worker_log = _start_worker(settings)
+        run.worker, run.worker_log = start_worker(settings)
     await _wait_for_items(run, sorted(last.values()), timeout)
     return {"items": len(catalog), "produce_s": round(produce_s, 2),
             "ready_s": round(time.monotonic() - started, 1),
             "worker_log": str(run.worker_log) if run.worker_log else None}
-
-
-def _start_worker(settings: Settings) -> tuple[subprocess.Popen[bytes], Path]:
-    log = settings.data_dir / "worker.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COLDSTART_BROKER=settings.broker,
-               COLDSTART_TOPIC_PREFIX=settings.topic_prefix, COLDSTART_DATA_DIR=str(settings.data_dir))
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
-                                   stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    print(f"bench: worker pid {process.pid} on topics {settings.topic_prefix}*, log {log}",
-          file=sys.stderr)
-    return process, log
 
 
 async def _wait_for_items(run: Run, items: list[str], timeout: float) -> None:
@@ -500,30 +446,9 @@ async def _close(run: Run, keep: bool) -> None:
         await run.tap.close()
     if run.producer is not None:
         await run.producer.stop()
-    if run.worker is not None and run.worker.poll() is None:
-        run.worker.send_signal(signal.SIGTERM)
-        try:
-            run.worker.wait(60)
-        except subprocess.TimeoutExpired:
-            run.worker.kill()
-            run.worker.wait(10)
+    stop_worker(run.worker)
     if not keep:
-        _delete_topics(run.settings)
-
-
-def _delete_topics(settings: Settings) -> None:
-    """Remove this run's topics (its own prefix, never shared ones)."""
-    if not settings.topic_prefix:
-        return
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="coldstart-bench")
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if mine:
-            admin.delete_topics(mine)
-    except Exception as error:  # cleanup only: say so, never hide the result
-        print(f"bench: could not delete topics {settings.topic_prefix}*: {error!r}", file=sys.stderr)
-    finally:
-        admin.close()
+        delete_topics(run.settings)
 
 
 # --- results ---------------------------------------------------------------------------------------

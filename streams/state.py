@@ -13,6 +13,7 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from coldstart import model_registry
+from coldstart.blend import BlendConfig
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.engine import Engine
@@ -42,7 +43,8 @@ class WorkerState:
         """Load the model `spec` names and an empty catalogue (blocking: call in an executor)."""
         encoder = load_model(spec)
         engine = Engine(Catalog(encoder.dim), encoder.encode_users, encoder.version,
-                        top_k=settings.top_k)
+                        top_k=settings.top_k,
+                        blend=BlendConfig(explore_rate=settings.explore_rate))
         self.install(encoder, engine,
                      TextVectorCache(settings.data_dir, encoder.version, encoder.dim))
         log.warning("coldstart: model %s loaded", encoder.version)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from streams.app import app, settings
+from streams.worker import AD_PLACEMENTS
 
 INPUTS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions")
 OUTPUTS = ("recommendations", "ad_slots", "dead_letters")
@@ -17,11 +18,14 @@ def _json(name: str):  # type: ignore[no-untyped-def]
     return app.topic(settings.topic(name), key_serializer="raw", value_serializer="json")
 
 
-user_events = _raw(*USER_TOPICS)  # one agent writes profiles, so the topics share one stream
+# One agent writes profiles and served logs, so the topics share one stream; the page views' ads
+# come back on AD_PLACEMENTS (keyed by user_id, co-partitioned) to be remembered for attribution.
+user_events = _raw(*USER_TOPICS, AD_PLACEMENTS)
 page_views = _raw("page_views")
 recommendations = _json("recommendations")
 ad_slots = _json("ad_slots")
 dead_letters = _json("dead_letters")
+ad_placements = _json(AD_PLACEMENTS)  # created by `coldstart worker` (streams/worker.py)
 
 
 def _internal(name: str):  # type: ignore[no-untyped-def]
@@ -37,3 +41,9 @@ feedback_counts = _internal("feedback")  # key "arm:<name>" / "item:<id>": shown
 def contract_name(topic: str) -> str:
     """`signups` for `<prefix>signups`."""
     return topic[len(settings.topic_prefix):] if topic.startswith(settings.topic_prefix) else topic
+
+
+def event_kind(topic: str) -> str:
+    """The contract topic whose events a topic carries: AD_PLACEMENTS carries `ad_slots`."""
+    name = contract_name(topic)
+    return "ad_slots" if name == AD_PLACEMENTS else name

@@ -12,16 +12,23 @@ from coldstart.config import Settings
 
 TOPICS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions",
           "recommendations", "ad_slots", "dead_letters")
+# Internal topics that must be co-partitioned with the user topics (same count, key user_id), so
+# they are created here, beside them: the page views' ad_slots events, forwarded to the users agent.
+AD_PLACEMENTS = "coldstart-ad-placements"
+# It only has to last until the users agent has read it, and it names who saw which ads: one day.
+AD_PLACEMENTS_CONFIG = {"retention.ms": "86400000"}
 LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "warn": "warn", "error": "error",
           "critical": "crit"}
 
 
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create missing contract topics with `settings.partitions` partitions, and the model
-    control topic with one; return the new ones."""
+    """Create missing contract topics and AD_PLACEMENTS with `settings.partitions` partitions,
+    and the model control topic with one; return the new ones."""
     from streams.model_updates import CONFIG, TOPIC
 
     wanted = [NewTopic(settings.topic(t), settings.partitions, 1) for t in TOPICS]
+    wanted.append(NewTopic(settings.topic(AD_PLACEMENTS), settings.partitions, 1,
+                           topic_configs=AD_PLACEMENTS_CONFIG))
     wanted.append(NewTopic(settings.topic(TOPIC), 1, 1, topic_configs=CONFIG))
     return create_missing(settings, wanted)
 

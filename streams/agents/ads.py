@@ -1,15 +1,21 @@
-"""Page views: one ad_slots event each, from the user's profile and the live ad inventory."""
+"""Page views: one ad_slots event each, from the user's profile and the live ad inventory.
+
+What was placed counts as ad impressions (the feedback agent's table) and goes to the users agent
+(AD_PLACEMENTS), which remembers it in the user's served log, so a later click can credit the ad.
+"""
 from __future__ import annotations
 
 from faust.types import EventT, StreamT
 
 import schemas
+from coldstart.ad_feedback import impressions
 from coldstart.errors import InvalidEventError
+from streams.agents.feedback import send_feedback
 from streams.app import app
 from streams.dead_letters import send_dead_letter
 from streams.state import state
 from streams.tables import load_profile
-from streams.topics import ad_slots, page_views
+from streams.topics import ad_placements, ad_slots, page_views
 
 
 @app.agent(page_views, concurrency=1)
@@ -31,5 +37,8 @@ async def handle_batch(batch: list[EventT]) -> None:
     assert engine is not None
     users = {v["user_id"] for v in valid}
     loaded = {u: load_profile(u) for u in users}
-    for out in engine.handle_page_views(valid, loaded):
+    placed = engine.handle_page_views(valid, loaded)
+    for out in placed:
         await ad_slots.send(key=out["user_id"].encode(), value=out)
+        await ad_placements.send(key=out["user_id"].encode(), value=out)
+    await send_feedback(impressions(placed))

@@ -1,4 +1,5 @@
-"""Signups, searches, clicks and deletions: the one agent that writes profiles and served logs."""
+"""Signups, searches, clicks, deletions and placed ads: the one agent that writes profiles and
+served logs."""
 from __future__ import annotations
 
 from faust.types import EventT, StreamT
@@ -11,7 +12,7 @@ from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
 from streams.state import as_current, state
 from streams.tables import load_profile, load_served, profiles, served, served_bytes
-from streams.topics import contract_name, recommendations, user_events
+from streams.topics import event_kind, recommendations, user_events
 
 
 @app.agent(user_events, concurrency=1)
@@ -26,7 +27,7 @@ async def handle_batch(batch: list[EventT]) -> None:
     valid: list[tuple[str, dict]] = []
     sources: list[EventT] = []
     for event in batch:
-        topic = contract_name(event.message.topic)
+        topic = event_kind(event.message.topic)
         try:
             valid.append((topic, schemas.decode(topic, event.message.value)))
             sources.append(event)

@@ -18,6 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import schemas
+from coldstart.bandit import ServedLog
 from coldstart.config import Settings
 from coldstart.engine import now_ms
 from streams.replay import TOPIC_KEYS
@@ -389,3 +390,31 @@ def check_ad_slots(pipeline: Pipeline, out: dict[str, Any], event: dict[str, Any
     assert scores == sorted(scores, reverse=True), f"a weaker ad above a stronger: {by_prominence}"
     if placements:
         assert position[by_prominence[0]["slot_id"]] == min(position.values())
+
+
+# --- the worker's tables, read from their changelogs ---------------------------------------------
+
+def table_latest(pipeline: Pipeline, table: str, key: str, until: Callable[[bytes | None], bool],
+                 what: str) -> bytes | None:
+    """The newest value of `key` on a table's changelog, once `until(value)` holds."""
+    reader = pipeline.reader(f"{pipeline.settings.topic_prefix}coldstart-{table}-changelog")
+
+    def newest() -> bytes | None:
+        mine = [r.value for r in reader.records if r.key == key.encode()]
+        return mine[-1] if mine else None
+
+    reader.wait(lambda _: until(newest()), what)
+    return newest()
+
+
+def served_log(raw: bytes | None) -> ServedLog:
+    """A `served` table value."""
+    assert raw is not None
+    return ServedLog.from_dict(json.loads(raw))
+
+
+def feedback_totals(raw: bytes | None) -> tuple[float, float]:
+    """A `feedback` table value: (shown, clicked)."""
+    assert raw is not None
+    data = json.loads(raw)
+    return data["shown"], data["clicked"]

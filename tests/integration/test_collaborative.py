@@ -2,36 +2,20 @@
 a click that names the list it came from updates the bandit."""
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
 
-from coldstart.bandit import ServedLog
 from coldstart.cooccurrence import Neighbours
-from e2e import WAIT, Pipeline, check_recommendation, click, items_of, new_id, signup
+from e2e import (WAIT, Pipeline, check_recommendation, click, feedback_totals, items_of, new_id,
+                 served_log, signup)
+from e2e import table_latest as latest
 
 pytestmark = pytest.mark.integration
 
 OFFICE = "home office"
 TRAINING_USERS = 6
-
-
-def changelog(pipeline: Pipeline, table: str) -> str:
-    return f"{pipeline.settings.topic_prefix}coldstart-{table}-changelog"
-
-
-def latest(pipeline: Pipeline, table: str, key: str, until: Any, what: str) -> bytes | None:
-    """The newest value of `key` on a table's changelog, once `until(value)` holds."""
-    reader = pipeline.reader(changelog(pipeline, table))
-
-    def newest() -> bytes | None:
-        mine = [r.value for r in reader.records if r.key == key.encode()]
-        return mine[-1] if mine else None
-
-    reader.wait(lambda _: until(newest()), what)
-    return newest()
 
 
 def refresh_after_click(pipeline: Pipeline, item: str) -> dict[str, Any]:
@@ -79,32 +63,24 @@ def test_a_click_on_a_served_list_rewards_its_strategy(pipeline: Pipeline) -> No
     rec = pipeline.recommend(event)
     rec_id, item = rec["recommendation_id"], rec["items"][0]["item_id"]
     log = latest(pipeline, "served", user,
-                 lambda v: v is not None and rec_id in dict(_log(v).lists), "the served list")
-    arm = dict(_log(log).lists)[rec_id].arm
+                 lambda v: v is not None and rec_id in dict(served_log(v).lists),
+                 "the served list")
+    arm = dict(served_log(log).lists)[rec_id].arm
     shown_arm = latest(pipeline, "feedback", f"arm:{arm}", lambda v: v is not None, "arm shown")
-    clicked_before = _totals(shown_arm)[1]
-    assert _totals(shown_arm)[0] >= 1
+    clicked_before = feedback_totals(shown_arm)[1]
+    assert feedback_totals(shown_arm)[0] >= 1
 
     chosen = dict(click(user, item), recommendation_id=rec_id)
     pipeline.send("clicks", [chosen])
     pipeline.recommendations([chosen["event_id"]])
     after = latest(pipeline, "feedback", f"arm:{arm}",
-                   lambda v: v is not None and _totals(v)[1] > clicked_before, "the arm's click")
-    assert _totals(after)[1] == clicked_before + 1
+                   lambda v: v is not None and feedback_totals(v)[1] > clicked_before,
+                   "the arm's click")
+    assert feedback_totals(after)[1] == clicked_before + 1
     log = latest(pipeline, "served", user, lambda v: v is not None
-                 and dict(_log(v).lists)[rec_id].clicked, "the list marked clicked")
-    assert dict(_log(log).lists)[rec_id].items[0] == item
+                 and dict(served_log(v).lists)[rec_id].clicked, "the list marked clicked")
+    assert dict(served_log(log).lists)[rec_id].items[0] == item
     item_totals = latest(pipeline, "feedback", f"item:{item}",
-                         lambda v: v is not None and _totals(v)[1] >= 1, "the item's click")
-    assert _totals(item_totals)[1] >= 1
+                         lambda v: v is not None and feedback_totals(v)[1] >= 1, "the item's click")
+    assert feedback_totals(item_totals)[1] >= 1
 
-
-def _log(raw: bytes | None) -> ServedLog:
-    assert raw is not None
-    return ServedLog.from_dict(json.loads(raw))
-
-
-def _totals(raw: bytes | None) -> tuple[float, float]:
-    assert raw is not None
-    data = json.loads(raw)
-    return data["shown"], data["clicked"]

@@ -139,3 +139,30 @@ def test_page_views_prefer_the_ad_people_click(engine: Engine, encoder: Encoder)
     engine.load_feedback("ad:a2", 100, 30)
     (out,) = engine.handle_page_views([view], {})
     assert [p["ad_id"] for p in out["placements"]] == ["a2", "a1"]
+
+
+def test_a_click_on_what_a_placed_ad_promoted_counts_for_the_ad(engine: Engine,
+                                                                 encoder: Encoder) -> None:
+    ads = [{"ad_id": "a-shoes", "item_id": "run-1", "bid": 1.0},
+           {"ad_id": "a-pan", "item_id": "pan-1", "bid": 0.5}]
+    engine.catalog.apply_ads(ads, encoder.encode_items(engine.catalog.ad_texts(ads)))
+    view = {"event_id": "p1", "user_id": "u1", "page_id": "home", "ts": T0,
+            "slots": [{"slot_id": "top", "position": 1}, {"slot_id": "side", "position": 2}]}
+    (out,) = engine.handle_page_views([view], {})
+    assert {p["ad_id"] for p in out["placements"]} == {"a-shoes", "a-pan"}
+    # The users agent gets the ad_slots event back, then the user's clicks.
+    placed = engine.handle_users([("ad_slots", out)], {})
+    assert placed.recommendations == [] and placed.feedback == {}
+    other = engine.handle_users([click("u1", "pan-3", T0 + 1)], placed.profiles, placed.served)
+    assert not any(k.startswith("ad:") for k in other.feedback)  # no ad promoted pan-3
+    hit = engine.handle_users([click("u1", "run-1", T0 + 2)], other.profiles,
+                              {**placed.served, **other.served})
+    assert hit.feedback["ad:a-shoes"] == (0, 1) and "ad:a-pan" not in hit.feedback
+
+
+def test_a_placement_and_a_click_in_one_batch_go_in_event_time_order(engine: Engine) -> None:
+    out = {"placement_id": "pl-1", "user_id": "u1", "page_id": "home", "trigger_event_id": "p1",
+           "placements": [{"slot_id": "top", "ad_id": "a-shoes", "item_id": "run-1",
+                           "score": 1.0}], "source_ts": T0, "produced_ts": T0 + 5}
+    result = engine.handle_users([click("u1", "run-1", T0 + 1), ("ad_slots", out)], {})
+    assert result.feedback["ad:a-shoes"] == (0, 1)
