@@ -7,11 +7,11 @@ owns those keys' table rows, and a table write goes to the current record's part
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka.partitioner import murmur2
-from faust.types import TopicT
+from faust.types import EventT, TopicT
 
 ROWS = "rows"  # the record value: {"rows": {key: value, ...}}
 
@@ -37,3 +37,13 @@ def rows_of(key: bytes | None, value: Mapping[str, Any]) -> Iterator[tuple[str, 
         yield from rows.items()
     elif key is not None:
         yield key.decode(), value
+
+
+def by_partition(batch: Sequence[EventT]) -> Iterator[tuple[EventT, list[tuple[str, Any]]]]:
+    """A batch's rows per source partition, with one event of that partition (to make current,
+    so table reads and writes go to the partition that owns the rows), in arrival order."""
+    grouped: dict[int, tuple[EventT, list[tuple[str, Any]]]] = {}
+    for event in batch:
+        entry = grouped.setdefault(event.message.partition, (event, []))
+        entry[1].extend(rows_of(event.key, event.value))
+    yield from grouped.values()

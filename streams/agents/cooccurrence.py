@@ -8,11 +8,15 @@ from faust.types import StreamT
 
 from coldstart.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes, merge_updates
 from streams.app import app, settings
-from streams.partitioned import rows_of, send_by_partition
+from streams.partitioned import by_partition, send_by_partition
+from streams.state import as_current
 from streams.tables import cooccurrence
 from streams.topics import cooccurrence_updates
 
 CONFIG = CooccurrenceConfig()  # the engine's Cooccurrence uses the same defaults
+# A row is rewritten whole (up to 400 neighbours) and every worker reads it back, so the agent
+# merges what arrives within a second and writes each row once for all of it.
+BATCH, WITHIN_S = 512, 1.0
 
 
 async def send_row_updates(updates: Iterable[RowUpdate]) -> None:
@@ -29,9 +33,10 @@ def _row_update(item_id: str, value: dict[str, Any]) -> RowUpdate:
 
 @app.agent(cooccurrence_updates, concurrency=1)
 async def on_row_updates(stream: StreamT[dict[str, Any]]) -> None:
-    """The one writer of `cooccurrence`: read each row, add its change, write it back."""
-    async for event in stream.events():
-        for item_id, value in rows_of(event.key, event.value):
-            key = item_id.encode()
-            update = _row_update(item_id, value)
-            cooccurrence[key] = apply_update_bytes(cooccurrence.get(key), update, CONFIG)
+    """The one writer of `cooccurrence`: read each row once per batch, add its changes, write it."""
+    async for batch in stream.take_events(BATCH, within=WITHIN_S):
+        for event, rows in by_partition(batch):
+            as_current(event)  # the rows of this partition are written to its changelog
+            for update in merge_updates(_row_update(item, value) for item, value in rows):
+                key = update.item_id.encode()
+                cooccurrence[key] = apply_update_bytes(cooccurrence.get(key), update, CONFIG)

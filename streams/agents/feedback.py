@@ -8,9 +8,12 @@ from typing import Any
 from faust.types import StreamT
 
 from streams.app import app, settings
-from streams.partitioned import rows_of, send_by_partition
+from streams.partitioned import by_partition, send_by_partition
+from streams.state import as_current
 from streams.tables import feedback
 from streams.topics import feedback_counts
+
+BATCH, WITHIN_S = 512, 1.0  # as the co-occurrence agent: each key written once per batch
 
 
 async def send_feedback(counts: Mapping[str, tuple[int, int]]) -> None:
@@ -28,11 +31,20 @@ def read_totals(raw: bytes | None) -> tuple[float, float]:
 
 @app.agent(feedback_counts, concurrency=1)
 async def on_feedback(stream: StreamT[dict[str, Any]]) -> None:
-    """The one writer of `feedback`: add each increment to the key's running totals."""
-    async for event in stream.events():
-        for name, add in rows_of(event.key, event.value):
-            key = name.encode()
-            shown, clicked = read_totals(feedback.get(key))
-            totals = {"shown": shown + float(add["shown"]),
-                      "clicked": clicked + float(add["clicked"])}
-            feedback[key] = json.dumps(totals).encode()
+    """The one writer of `feedback`: a batch's increments summed per key, each key written once."""
+    async for batch in stream.take_events(BATCH, within=WITHIN_S):
+        for event, rows in by_partition(batch):
+            as_current(event)  # the keys of this partition are written to its changelog
+            for name, (add_shown, add_clicked) in _sums(rows).items():
+                key = name.encode()
+                shown, clicked = read_totals(feedback.get(key))
+                totals = {"shown": shown + add_shown, "clicked": clicked + add_clicked}
+                feedback[key] = json.dumps(totals).encode()
+
+
+def _sums(rows: list[tuple[str, Any]]) -> dict[str, tuple[float, float]]:
+    sums: dict[str, tuple[float, float]] = {}
+    for name, add in rows:
+        shown, clicked = sums.get(name, (0.0, 0.0))
+        sums[name] = (shown + float(add["shown"]), clicked + float(add["clicked"]))
+    return sums
