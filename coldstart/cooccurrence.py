@@ -412,7 +412,8 @@ class Cooccurrence:
         return found
 
     def _set_mass(self, item_id: str, mass: float) -> None:
-        self._mass[self._id(item_id)] = mass
+        index = self._id(item_id)  # first: it may replace self._mass with a larger array
+        self._mass[index] = mass
 
     def _lookup(self, ids: Iterable[str]) -> np.ndarray:
         """Each name's id, -1 for names never seen."""

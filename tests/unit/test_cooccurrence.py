@@ -196,3 +196,15 @@ def test_rows_written_in_the_first_byte_format_are_still_read() -> None:
     assert Neighbours.from_bytes(row.to_bytes()) == row
     odd = Neighbours(0.0, {"x\x00y": 1.0, "z": 0.5})  # a NUL in an id: the first format again
     assert Neighbours.from_bytes(odd.to_bytes()).keys == pytest.approx(odd.keys)
+
+
+def test_the_id_space_grows_past_its_first_arrays() -> None:
+    """Ids index dense arrays that start small; thousands of items must still score."""
+    cooc, memory = Cooccurrence(NO_DECAY), Cooccurrence(NO_DECAY, rows={})
+    for i in range(3000):
+        for c in (cooc, memory):
+            c.update([f"i{i - 1}"] if i else [], f"i{i}", "click", T0 + i)
+    assert len(cooc) == 3000
+    assert cooc.mass(["i2999", "i0"]).tolist() == pytest.approx([2.0, 2.0])
+    assert cooc.neighbours("i2500", 3)[0] == memory.neighbours("i2500", 3)[0] == ["i2499", "i2501"]  # a tie: by name
+    assert cooc.similarity("i2998", ["i2999"]) == pytest.approx(memory.similarity("i2998", ["i2999"]))
