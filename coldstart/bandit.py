@@ -86,12 +86,15 @@ class Estimates:
     def samples(self, keys: Sequence[str], rng: np.random.Generator) -> np.ndarray:
         if not keys:
             return np.zeros(0)
-        a = np.array([self[k].a for k in keys])
-        b = np.array([self[k].b for k in keys])
-        return rng.beta(a, b)
+        get, prior = self.betas.get, self.prior
+        counts = np.array([(beta.shown, beta.clicked, beta.prior_a, beta.prior_b)
+                           for beta in (get(k, prior) for k in keys)], dtype=np.float64)
+        shown, clicked, prior_a, prior_b = counts.T
+        return rng.beta(prior_a + clicked, prior_b + np.maximum(shown - clicked, 0.0))
 
     def impressions(self, keys: Sequence[str]) -> np.ndarray:
-        return np.array([self[k].shown for k in keys], dtype=np.float64)
+        get, prior = self.betas.get, self.prior
+        return np.array([get(k, prior).shown for k in keys], dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         return {"prior": [self.prior.prior_a, self.prior.prior_b],

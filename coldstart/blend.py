@@ -111,7 +111,7 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
     """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`)."""
     s = score_candidates(profile, index, cooc, popularity, exclude=exclude, weights=weights,
                          config=config)
-    order = sorted(range(len(s.ids)), key=lambda i: (-s.scores[i], s.ids[i]))
+    order = _best_first(s)
     n_explore = _explore_slots(k, config.explore_rate, rng) if shown is not None else 0
     picks = order[: k - n_explore]
     explored = set(_explore(s, order[len(picks):], shown, rng, n_explore, config)
@@ -125,6 +125,13 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
         out += [Recommendation(i, 0.0, "new in our catalogue")
                 for i in reversed(index.ids()) if i not in taken][: k - len(out)]
     return out
+
+
+def _best_first(s: Scored) -> list[int]:
+    """Candidate positions by score, best first; equal scores by item id."""
+    if not s.ids:
+        return []
+    return np.lexsort((np.array(s.ids), -s.scores)).tolist()
 
 
 def _banned(profile: Profile | None, exclude: Collection[str], config: BlendConfig) -> set[str]:
@@ -176,7 +183,8 @@ def _explore(s: Scored, rest: list[int], shown: Estimates, rng: np.random.Genera
              config: BlendConfig) -> list[int]:
     """The n rarely shown candidates with the best sampled click rate x their share of the best
     score (at least explore_floor, so an item nothing vouches for yet still gets its turn)."""
-    rare = [i for i in rest if shown[s.ids[i]].shown < config.explore_max_shown]
+    impressions = shown.impressions([s.ids[i] for i in rest])
+    rare = [i for i, n in zip(rest, impressions.tolist()) if n < config.explore_max_shown]
     if not rare:
         return []
     top = max(float(np.max(s.scores)), 1e-12)

@@ -318,12 +318,30 @@ class Cooccurrence:
         return self._neighbours(item_id, k, self._lookup(exclude) if exclude else None)
 
     def candidates(self, items: Sequence[str], k: int, exclude: Collection[str] = ()) -> list[str]:
-        """The k nearest neighbours of each of `items`, in turn, without repeats."""
-        banned = self._lookup(exclude) if exclude else None
+        """The union of the k nearest neighbours of each of `items` (as `neighbours` picks them,
+        ties at the k-th place going to the smaller name), in no particular order."""
+        if k <= 0:
+            return []
+        banned = np.zeros(len(self._mass), dtype=bool)
+        if exclude:
+            known = self._lookup(exclude)
+            banned[known[known >= 0]] = True
         found: dict[str, None] = {}
         for item_id in items:
-            found.update(dict.fromkeys(self._neighbours(item_id, k, banned)[0]))
+            view = self._view(item_id)
+            if view is None or not view.names:
+                continue
+            sims = self._row_sims(view)
+            if len(banned) < len(self._mass):  # the view grew the id space
+                banned = np.concatenate([banned, np.zeros(len(self._mass) - len(banned), bool)])
+            sims[banned[view.idx]] = -math.inf
+            found.update(dict.fromkeys(view.names[i] for i in _top_k(sims, k, view.names)))
         return list(found)
+
+    def _row_sims(self, view: _RowView) -> np.ndarray:
+        a = self.config.alpha
+        return np.exp(view.keys - (1.0 - a) * view.own
+                      - a * np.maximum(self._mass[view.idx], view.keys))
 
     def _neighbours(self, item_id: str, k: int,
                     banned: np.ndarray | None) -> tuple[list[str], np.ndarray]:
@@ -441,6 +459,17 @@ class Cooccurrence:
             own = max(row.mass, float(keys.max()) if len(keys) else -math.inf)
             view = self._views[item_id] = _RowView(idx, keys, names, own)
         return view
+
+
+def _top_k(sims: np.ndarray, k: int, names: Sequence[str]) -> list[int]:
+    """Positions of the k largest finite `sims`; ties at the k-th value go to smaller names."""
+    finite = np.isfinite(sims)
+    if k >= int(finite.sum()):
+        return np.flatnonzero(finite).tolist()
+    kth = -np.partition(-sims, k - 1)[k - 1]
+    above = np.flatnonzero(sims > kth).tolist()
+    tied = sorted(np.flatnonzero(sims == kth).tolist(), key=names.__getitem__)
+    return above + tied[: k - len(above)]
 
 
 def _logadd(a: float, b: float) -> float:
