@@ -90,3 +90,25 @@ def test_missing_model_raises_a_helpful_model_error() -> None:
 def test_a_bare_string_is_refused(encoder: Encoder) -> None:
     with pytest.raises(TypeError):
         encoder.encode("tent")  # type: ignore[arg-type]
+
+
+def test_a_few_texts_run_on_one_thread_and_the_setting_is_restored(encoder: Encoder) -> None:
+    """Small batches (a signup or two) run single-threaded: on shared cores a parallel region
+    waits for its slowest thread, which set the tail of signup latency."""
+    import torch
+
+    from coldstart.encoder import SMALL_BATCH
+
+    seen: list[int] = []
+    hook = encoder.transformer.register_forward_pre_hook(
+        lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        encoder.encode_users([f"small batch text {i}" for i in range(2)])
+        encoder.encode_users([f"large batch text {i}" for i in range(SMALL_BATCH + 1)])
+        assert seen == [1, 2]
+        assert torch.get_num_threads() == 2
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
