@@ -59,7 +59,7 @@ class BlendConfig:
     cold: BlendWeights = field(default_factory=lambda: BlendWeights(1.0, 0.0, 0.3))
     user_k: float = 1.0
     item_k: float = 1.0
-    recent: int = 20  # the user's latest items that feed co-occurrence
+    recent: int = 10  # the user's latest items that feed co-occurrence (see README: Performance)
     content_candidates: int = 100
     neighbours: int = 50  # per recent item
     popular_candidates: int = 200
