@@ -51,7 +51,7 @@ class UserBatchResult:
     """What a batch changed: state to write, users to purge, events to send, events refused,
     and what the shared models learn (co-occurrence row updates, feedback counts)."""
 
-    profiles: dict[str, Profile] = field(default_factory=dict)  # write these (after purging)
+    profiles: dict[str, Profile] = field(default_factory=dict)  # changed: write (after purging)
     served: dict[str, ServedLog] = field(default_factory=dict)  # likewise, per user
     deleted: set[str] = field(default_factory=set)  # purge these (profile and served) first
     recommendations: list[dict[str, Any]] = field(default_factory=list)
@@ -164,7 +164,9 @@ class Engine:
         for user, r in b.refresh.items():
             self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
         # A user deleted and then seen again in one batch is purged first, then written anew.
-        b.result.profiles = {u: p for u, p in b.profiles.items() if p is not None}
+        # Only what changed is written: a page view's placement or a repeat leaves the profile.
+        b.result.profiles = {u: p for u, p in b.profiles.items()
+                             if p is not None and p is not profiles.get(u)}
         given = served or {}
         b.result.served = {u: s for u, s in b.served.items()
                            if s is not None and s is not given.get(u)}
