@@ -33,6 +33,7 @@ from streams.topics import contract_name
 
 log = logging.getLogger(__name__)
 BATCH = 256
+PROGRESS_S = 10.0
 
 
 @app.task
@@ -49,6 +50,7 @@ async def catalog_replica() -> None:
     try:
         targets = await _end_offsets(consumer)
         started, loaded = time.monotonic(), 0
+        progress = _CatchUpProgress(targets, started)
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH)
             for tp, records in batches.items():
@@ -58,6 +60,8 @@ async def catalog_replica() -> None:
                     await switcher.on_records(records)
                 else:
                     loaded += await _apply(contract_name(tp.topic), records)
+            if not state.ready.is_set():
+                progress.maybe_log(loaded)
             if not state.ready.is_set() and await _caught_up(consumer, targets):
                 state.ready.set()
                 engine = state.engine or engine  # a switch may have happened while catching up
@@ -68,6 +72,24 @@ async def catalog_replica() -> None:
         await consumer.stop()
         if state.vectors is not None:
             state.vectors.close()
+
+
+class _CatchUpProgress:
+    """A log line every PROGRESS_S while the replica catches up: a large catalogue is embedded
+    on first start (100,000 items take minutes on two cores) and the worker answers nothing
+    until then."""
+
+    def __init__(self, targets: dict[TopicPartition, int], started: float) -> None:
+        topics = {settings.topic("catalog"), settings.topic("ads")}
+        self.total = sum(end for tp, end in targets.items() if tp.topic in topics)
+        self.started = self.last = started
+
+    def maybe_log(self, applied: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_S:
+            self.last = now
+            log.warning("coldstart: catching up: %d of at most %d catalogue and ad records "
+                        "applied in %.0fs", applied, self.total, now - self.started)
 
 
 async def _load_first_model(record: Any, published: str | None) -> Engine:
