@@ -38,28 +38,28 @@ def share_vector_cache(data_dir: Path, who: str = "bench") -> None:
     link = data_dir / "text-vectors"
     if link.exists():
         return
-    busy = _locked_by_another_worker(shared)
-    if busy:
-        print(f"{who}: the shared vector cache is in use ({busy}); this run embeds its catalogue "
+    unusable = _unusable_cache(shared)
+    if unusable:
+        print(f"{who}: not sharing the vector cache ({unusable}); this run embeds its catalogue "
               "into a cache of its own", file=sys.stderr)
         return
     link.symlink_to(shared, target_is_directory=True)
 
 
-def _locked_by_another_worker(shared: Path) -> str:
-    """The first per-model cache under `shared` another process holds open ("" if none).
+def _unusable_cache(shared: Path) -> str:
+    """Why a worker could not open a per-model cache under `shared` ("" if it could).
 
-    RocksDB allows one process per directory; a second worker on it would crash at start.
+    RocksDB allows one process per directory (a second worker on it would crash at start), and
+    a cache opened with other options than the worker's would fail the same way.
     """
     from rocksdict import Rdict
 
     for path in sorted(p for p in shared.iterdir() if p.is_dir()):
         try:
             Rdict(str(path)).close()
-        except Exception as exc:  # rocksdict raises a bare Exception for a held LOCK
-            if "lock" in str(exc).lower():
-                return path.name
-            raise
+        except Exception as exc:  # rocksdict raises a bare Exception
+            reason = "in use by another process" if "lock" in str(exc).lower() else str(exc)
+            return f"{path.name}: {reason[:120]}"
     return ""
 
 
