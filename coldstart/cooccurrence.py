@@ -315,25 +315,28 @@ class Cooccurrence:
     def neighbours(self, item_id: str, k: int,
                    exclude: Collection[str] = ()) -> tuple[list[str], np.ndarray]:
         """The item's k most similar neighbours (see the module docstring), best first."""
-        return self._neighbours(item_id, k, self._lookup(exclude) if exclude else None)
+        view = self._view(item_id)
+        if view is None or not view.names or k <= 0:
+            return [], np.zeros(0)
+        sims = self._row_sims(view)
+        if exclude:
+            sims[[n in exclude for n in view.names]] = -math.inf
+        top = sorted(_top_k(sims, k, view.names), key=lambda i: (-sims[i], view.names[i]))
+        return [view.names[i] for i in top], sims[top]
 
     def candidates(self, items: Sequence[str], k: int, exclude: Collection[str] = ()) -> list[str]:
         """The union of the k nearest neighbours of each of `items` (as `neighbours` picks them,
         ties at the k-th place going to the smaller name), in no particular order."""
         if k <= 0:
             return []
-        banned = np.zeros(len(self._mass), dtype=bool)
+        views = [v for v in map(self._view, items) if v is not None and v.names]
+        banned = np.zeros(len(self._mass), dtype=bool)  # sized after the views grew the ids
         if exclude:
             known = self._lookup(exclude)
             banned[known[known >= 0]] = True
         found: dict[str, None] = {}
-        for item_id in items:
-            view = self._view(item_id)
-            if view is None or not view.names:
-                continue
+        for view in views:
             sims = self._row_sims(view)
-            if len(banned) < len(self._mass):  # the view grew the id space
-                banned = np.concatenate([banned, np.zeros(len(self._mass) - len(banned), bool)])
             sims[banned[view.idx]] = -math.inf
             found.update(dict.fromkeys(view.names[i] for i in _top_k(sims, k, view.names)))
         return list(found)
@@ -342,25 +345,6 @@ class Cooccurrence:
         a = self.config.alpha
         return np.exp(view.keys - (1.0 - a) * view.own
                       - a * np.maximum(self._mass[view.idx], view.keys))
-
-    def _neighbours(self, item_id: str, k: int,
-                    banned: np.ndarray | None) -> tuple[list[str], np.ndarray]:
-        view = self._view(item_id)
-        if view is None or not view.names or k <= 0:
-            return [], np.zeros(0)
-        keys, idx, names = view.keys, view.idx, view.names
-        if banned is not None and len(banned):
-            keep = ~np.isin(idx, banned)
-            if not keep.all():
-                keys, idx = keys[keep], idx[keep]
-                names = [names[i] for i in np.flatnonzero(keep).tolist()]
-        if not names:
-            return [], np.zeros(0)
-        a = self.config.alpha
-        sims = np.exp(keys - (1.0 - a) * view.own - a * np.maximum(self._mass[idx], keys))
-        top = np.argpartition(-sims, k - 1)[:k] if k < len(names) else range(len(names))
-        order = sorted(top, key=lambda i: (-sims[i], names[i]))
-        return [names[i] for i in order], sims[order]
 
     def similarity(self, item_id: str, ids: Sequence[str],
                    mass_keys: np.ndarray | None = None) -> np.ndarray:
