@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +19,8 @@ import schemas
 from coldstart.bandit import ServedLog
 from coldstart.config import Settings
 from coldstart.engine import now_ms
+from coldstart.errors import ColdstartError
+from streams import harness
 from streams.replay import TOPIC_KEYS
 from streams.sample_data import SAMPLE_DIR
 
@@ -89,34 +89,21 @@ class Worker:
         return self.log()[-chars:]
 
     def wait_for_log(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if not self.alive():
-                raise RuntimeError(f"worker exited with {self.process.returncode} before "
-                                   f"logging {text!r}; its log:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not log {text!r} within {timeout:.0f}s; "
-                                   f"its log:\n{self.tail()}")
-            time.sleep(0.5)
+        """The harness's wait, with the log's tail in the failure, for the test report."""
+        try:
+            harness.wait_for_log(self.process, self.log_path, text, timeout)
+        except ColdstartError as error:
+            raise RuntimeError(f"{error}; its log:\n{self.tail()}") from None
 
     def stop(self, grace: float = 30.0) -> int:
         """SIGTERM, then SIGKILL if it has not stopped within `grace` seconds; the exit code."""
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        harness.stop_worker(self.process, grace)
         return self.process.returncode
 
 
 def start_worker(settings: Settings, log_path: Path) -> Worker:
     """`coldstart worker` with the settings given through its documented environment."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COLDSTART_BROKER=settings.broker,
-               COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
-               COLDSTART_DATA_DIR=str(settings.data_dir),
-               COLDSTART_PARTITIONS=str(settings.partitions))
+    env = harness.worker_env(settings)
     command = shutil.which("coldstart", path=str(Path(sys.executable).parent))
     argv = [command, "worker"] if command else [sys.executable, "-m", "streams.cli", "worker"]
     log = log_path.open("wb")

@@ -9,8 +9,7 @@ import pytest
 
 from coldstart.cooccurrence import Neighbours
 from e2e import (WAIT, Pipeline, check_recommendation, click, feedback_totals, items_of, new_id,
-                 served_log, signup)
-from e2e import table_latest as latest
+                 served_log, signup, table_latest)
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +39,7 @@ def test_clicks_teach_co_occurrence_that_reaches_a_later_user(pipeline: Pipeline
         user = new_id("u")
         pipeline.send("clicks", [click(user, a)] + [click(new_id("u"), x) for x in background])
         pipeline.send("clicks", [click(user, b)])
-    latest(pipeline, "cooccurrence", a,
+    table_latest(pipeline, "cooccurrence", a,
            lambda v: v is not None and b in Neighbours.from_bytes(v).keys, "A's row naming B")
 
     # Every worker follows the table's changelog; give the replica a moment, then a new user.
@@ -62,25 +61,25 @@ def test_a_click_on_a_served_list_rewards_its_strategy(pipeline: Pipeline) -> No
     event = signup(user, "a quiet mechanical keyboard and a good desk lamp")
     rec = pipeline.recommend(event)
     rec_id, item = rec["recommendation_id"], rec["items"][0]["item_id"]
-    log = latest(pipeline, "served", user,
+    log = table_latest(pipeline, "served", user,
                  lambda v: v is not None and rec_id in dict(served_log(v).lists),
                  "the served list")
     arm = dict(served_log(log).lists)[rec_id].arm
-    shown_arm = latest(pipeline, "feedback", f"arm:{arm}", lambda v: v is not None, "arm shown")
+    shown_arm = table_latest(pipeline, "feedback", f"arm:{arm}", lambda v: v is not None, "arm shown")
     clicked_before = feedback_totals(shown_arm)[1]
     assert feedback_totals(shown_arm)[0] >= 1
 
     chosen = dict(click(user, item), recommendation_id=rec_id)
     pipeline.send("clicks", [chosen])
     pipeline.recommendations([chosen["event_id"]])
-    after = latest(pipeline, "feedback", f"arm:{arm}",
+    after = table_latest(pipeline, "feedback", f"arm:{arm}",
                    lambda v: v is not None and feedback_totals(v)[1] > clicked_before,
                    "the arm's click")
     assert feedback_totals(after)[1] == clicked_before + 1
-    log = latest(pipeline, "served", user, lambda v: v is not None
+    log = table_latest(pipeline, "served", user, lambda v: v is not None
                  and dict(served_log(v).lists)[rec_id].clicked, "the list marked clicked")
     assert dict(served_log(log).lists)[rec_id].items[0] == item
-    item_totals = latest(pipeline, "feedback", f"item:{item}",
+    item_totals = table_latest(pipeline, "feedback", f"item:{item}",
                          lambda v: v is not None and feedback_totals(v)[1] >= 1, "the item's click")
     assert feedback_totals(item_totals)[1] >= 1
 
