@@ -1,0 +1,71 @@
+"""The engine alone on a dense click stream: ms per click, then a cProfile of 30 batches.
+
+1,000 random unit item vectors, 1,000 users clicking uniformly at random in batches of 64; every
+row update is applied and loaded back, as the co-occurrence agent and the replica do. The state
+is warmed with 300 batches first, so every row is near its neighbour cap (the bench's worst case).
+
+    ~/.cache/coldstart/venv/bin/python scripts/profile_engine.py [cumulative|tottime]
+"""
+from __future__ import annotations
+
+import cProfile
+import pstats
+import sys
+import time
+
+import numpy as np
+
+from coldstart.catalog import Catalog
+from coldstart.cooccurrence import apply_update_bytes
+from coldstart.engine import Engine
+
+N, DIM, USERS, BATCH, T0 = 1000, 384, 1000, 64, 1_700_000_000_000
+rng = np.random.default_rng(0)
+
+
+def unit(rows: int) -> np.ndarray:
+    x = rng.normal(size=(rows, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+catalog = Catalog(DIM)
+catalog.apply_items([{"item_id": f"i{i}", "title": f"item {i}"} for i in range(N)], unit(N))
+engine = Engine(catalog, lambda texts: unit(len(texts)), "random")
+profiles: dict = {}
+served: dict = {}
+table: dict[str, bytes] = {}
+clock = [T0]
+
+
+def batch() -> list[tuple[str, dict]]:
+    events = []
+    for _ in range(BATCH):
+        clock[0] += 1
+        events.append(("clicks", {"event_id": f"e{clock[0]}", "user_id": f"u{rng.integers(USERS)}",
+                                  "item_id": f"i{rng.integers(N)}", "action": "click",
+                                  "ts": clock[0]}))
+    return events
+
+
+def run(batches: int) -> None:
+    for _ in range(batches):
+        events = batch()
+        users = {e["user_id"] for _, e in events}
+        result = engine.handle_users(events, {u: profiles.get(u) for u in users},
+                                     {u: served.get(u) for u in users})
+        profiles.update(result.profiles)
+        served.update(result.served)
+        for update in result.cooccurrence:
+            table[update.item_id] = apply_update_bytes(table.get(update.item_id), update,
+                                                       engine.cooc.config)
+            engine.load_cooccurrence(update.item_id, table[update.item_id], clock[0])
+
+
+if __name__ == "__main__":
+    run(300)
+    started = time.perf_counter()
+    run(50)
+    print(f"{(time.perf_counter() - started) / (50 * BATCH) * 1000:.3f} ms per click (engine only)")
+    profiler = cProfile.Profile()
+    profiler.runcall(run, 30)
+    pstats.Stats(profiler).sort_stats(sys.argv[1] if len(sys.argv) > 1 else "cumulative").print_stats(30)
