@@ -83,16 +83,23 @@ class Scored:
 def score_candidates(profile: Profile | None, index: ItemIndex, cooc: Cooccurrence,
                      popularity: Popularity, *, exclude: Collection[str] = (),
                      weights: BlendWeights | None = None,
-                     config: BlendConfig = BlendConfig()) -> Scored:
+                     config: BlendConfig = BlendConfig(),
+                     text_ranked: Sequence[str] = ()) -> Scored:
     """Every candidate from the three sources, scored (unsorted); excluded, purchased and recent
-    items dropped."""
+    items dropped.
+
+    `text_ranked`: the items a text retrieval (coldstart.text_retrieval) ranks for the text that
+    triggered this list, best first. They join the candidates, and their content scores are
+    their own inner products handed out again in that order (the best to the first), so the
+    content term follows the better text ranking while keeping its scale against the others."""
     banned = _banned(profile, exclude, config)
     query, _ = query_vector(profile, config.profile)
     recent = [r for r in (profile.recent if profile else ())[-config.recent:] if r in cooc]
-    ids = _candidates(query, recent, index, cooc, popularity, banned, config)
+    ids = _candidates(query, recent, index, cooc, popularity, banned, config, text_ranked)
     e_u = len(recent) / (len(recent) + config.user_k) if config.user_k > 0 else 1.0
     w = config.cold.towards(weights or config.warm, e_u)
     content = index.vectors(ids) @ query if query is not None and ids else np.zeros(len(ids))
+    content = _in_text_order(content, ids, text_ranked)
     collab, because = _collaborative(recent, ids, cooc)
     mass = cooc.mass(ids)
     e_j = mass / (mass + config.item_k) if config.item_k > 0 else np.ones(len(ids))
@@ -107,10 +114,12 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
                       titles: Mapping[str, str] | None = None, exclude: Collection[str] = (),
                       weights: BlendWeights | None = None,
                       shown: Estimates | None = None, rng: np.random.Generator | None = None,
-                      config: BlendConfig = BlendConfig()) -> list[Recommendation]:
-    """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`)."""
+                      config: BlendConfig = BlendConfig(),
+                      text_ranked: Sequence[str] = ()) -> list[Recommendation]:
+    """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`).
+    `text_ranked`: see score_candidates."""
     s = score_candidates(profile, index, cooc, popularity, exclude=exclude, weights=weights,
-                         config=config)
+                         config=config, text_ranked=text_ranked)
     order = _best_first(s)
     n_explore = _explore_slots(k, config.explore_rate, rng) if shown is not None else 0
     picks = order[: k - n_explore]
@@ -142,8 +151,8 @@ def _banned(profile: Profile | None, exclude: Collection[str], config: BlendConf
 
 def _candidates(query: np.ndarray | None, recent: Sequence[str], index: ItemIndex,
                 cooc: Cooccurrence, popularity: Popularity, banned: set[str],
-                config: BlendConfig) -> list[str]:
-    found: dict[str, None] = {}
+                config: BlendConfig, text_ranked: Sequence[str] = ()) -> list[str]:
+    found: dict[str, None] = dict.fromkeys(text_ranked)
     if query is not None and len(index):
         ids, _ = index.search(query, config.content_candidates, exclude=banned)
         found.update(dict.fromkeys(ids[0]))
@@ -157,6 +166,17 @@ def _candidates(query: np.ndarray | None, recent: Sequence[str], index: ItemInde
         want *= 2
     found.update(dict.fromkeys(live[: config.popular_candidates]))
     return [i for i in found if i in index and i not in banned]
+
+
+def _in_text_order(content: np.ndarray, ids: Sequence[str], text_ranked: Sequence[str]) -> np.ndarray:
+    """`content` with the text-ranked candidates' values sorted best first along that ranking."""
+    if not len(text_ranked) or not len(content):
+        return content
+    position = {item: i for i, item in enumerate(ids)}
+    slots = [position[item] for item in text_ranked if item in position]
+    out = content.copy()
+    out[slots] = np.sort(content[slots])[::-1]
+    return out
 
 
 def _collaborative(recent: Sequence[str], ids: list[str],

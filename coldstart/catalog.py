@@ -10,6 +10,7 @@ import numpy as np
 from coldstart.ads import Ad
 from coldstart.index import IndexConfig, ItemIndex, make_index
 from coldstart.item_text import ad_text, item_text
+from coldstart.lexical_index import LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,12 @@ class AdEntry:
 
 
 class Catalog:
-    """Upserts and deletes of items and ads, applied in batches with one encoder call each."""
+    """Upserts and deletes of items and ads, applied in batches with one encoder call each.
+    Item texts are indexed twice: as vectors (`index`) and as words (`lexical`, BM25)."""
 
     def __init__(self, dim: int, index_config: IndexConfig | None = None) -> None:
         self.index: ItemIndex = make_index(dim, index_config)
+        self.lexical = LexicalIndex()
         self.index_config = index_config
         self.titles: dict[str, str] = {}
         self.texts: dict[str, str] = {}  # item_id -> the text its vector came from
@@ -54,13 +57,16 @@ class Catalog:
         live = _live(latest)
         if gone:
             self.index.delete([i for i in gone if i in self.index])
+            self.lexical.delete(gone)
             for item_id in gone:
                 self.titles.pop(item_id, None)
                 self.texts.pop(item_id, None)
         if live:
-            self.index.upsert([e["item_id"] for e in live], vectors)
+            ids = [e["item_id"] for e in live]
+            self.index.upsert(ids, vectors)
             self.titles.update({e["item_id"]: str(e["title"]) for e in live})
             self.texts.update({e["item_id"]: item_text(e) for e in live})
+            self.lexical.upsert(ids, [self.texts[i] for i in ids])
         self._ad_cache = None
         return len(latest)
 
@@ -123,6 +129,7 @@ class CatalogContents:
             catalog.index.upsert(ids, encode([self.items[i][1] for i in ids]))
         catalog.titles = {i: title for i, (title, _) in self.items.items()}
         catalog.texts = {i: text for i, (_, text) in self.items.items()}
+        catalog.lexical.upsert(ids, [catalog.texts[i] for i in ids])
         with_text = [e for e in self.ads.values() if e.text]
         vectors = encode([ad_text({"text": e.text}) for e in with_text]) if with_text else []
         catalog._ads = dict(self.ads)

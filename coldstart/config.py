@@ -12,6 +12,7 @@
 | COLDSTART_ENCODER_CACHE | 10000 | texts kept in the encoder's LRU cache |
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
+| COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coldstart.errors import ConfigError
+from coldstart.text_retrieval import RetrievalConfig
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -62,6 +64,7 @@ class Settings:
     encoder_cache: int = 10000
     partitions: int = 4
     explore_rate: float = 0.1
+    rerank_depth: int = 30
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -79,7 +82,13 @@ class Settings:
             encoder_cache=_int("COLDSTART_ENCODER_CACHE", 10000),
             partitions=_int("COLDSTART_PARTITIONS", 4, minimum=1),
             explore_rate=_fraction("COLDSTART_EXPLORE_RATE", 0.1),
+            rerank_depth=_int("COLDSTART_RERANK_DEPTH", 30),
         )
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        """How signups and searches are matched to items (coldstart.text_retrieval)."""
+        return RetrievalConfig(rerank_depth=self.rerank_depth)
 
     @property
     def bootstrap_servers(self) -> str:

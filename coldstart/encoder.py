@@ -10,6 +10,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,12 +39,16 @@ class Encoder:
     """A module pipeline (transformer, pooling, [head], normalise) behind a text->vector LRU cache."""
 
     def __init__(self, pipeline: nn.Sequential, version: str, cache_size: int = 10_000,
-                 source: str = "", item_encoder: Encoder | None = None) -> None:
+                 source: str = "", item_encoder: Encoder | None = None,
+                 vectors_version: str = "", reranker: Any = None) -> None:
         if not isinstance(pipeline[0], Transformer):
             raise ModelError(f"an encoder pipeline starts with a Transformer, got {type(pipeline[0]).__name__}")
         self.pipeline = pipeline
         self.transformer: Transformer = pipeline[0]
-        self.version = version
+        self.version = version  # the model version: what output events name
+        # What the vectors depend on (the encoder's weights, not a re-ranker's): caches key on it.
+        self.vectors_version = vectors_version or version
+        self.reranker = reranker  # a version's coldstart.reranker.CrossEncoder, if it has one
         self.source = source  # the base model's directory or name, for tools that reload it
         self.item_encoder = item_encoder  # set when items use other maths (a query-side fine-tune keeps the base)
         heads = [module for module in pipeline if isinstance(module, Head)]
@@ -79,7 +84,8 @@ class Encoder:
     def with_cache_size(self, cache_size: int) -> Encoder:
         """The same model behind a fresh cache (0 disables it, e.g. for benchmarks)."""
         items = self.item_encoder.with_cache_size(cache_size) if self.item_encoder is not None else None
-        return Encoder(self.pipeline, self.version, cache_size=cache_size, source=self.source, item_encoder=items)
+        return Encoder(self.pipeline, self.version, cache_size=cache_size, source=self.source, item_encoder=items,
+                       vectors_version=self.vectors_version, reranker=self.reranker)
 
     def cache_info(self) -> dict[str, int]:
         with self._lock:
@@ -157,11 +163,21 @@ def load_encoder(name_or_path: str | None = None, *, threads: int = 0, cache_siz
     items = (load_encoder(items_spec, threads=threads, cache_size=cache_size, quantize=quantize)
              if items_spec is not None else None)
     recipe = (_QUANT_RECIPE if quantize else "") + (f"; items: {items.version}" if items is not None else "")
-    version = f"{name}-{_content_hash(pipeline, recipe)}" + ("-int8" if quantize else "")
+    from coldstart.reranker import has_reranker, load_reranker, reranker_digest  # it builds on this module
+
+    reranks = has_reranker(name_or_path)
+    encoder_name = name.removesuffix("-rr") if reranks else name  # "-rr" names the re-ranker's part
+    vectors_version = f"{encoder_name}-{_content_hash(pipeline, recipe)}" + ("-int8" if quantize else "")
+    version, reranker = vectors_version, None
+    if reranks:  # a version with a re-ranker: its id covers the re-ranker too
+        reranker = load_reranker(str(name_or_path), threads)
+        recipe += f"; reranker: {reranker_digest(str(name_or_path))}"
+        version = f"{name}-{_content_hash(pipeline, recipe)}" + ("-int8" if quantize else "")
     if quantize:
         _quantize(pipeline[0])  # after hashing the fp32 weights; the recipe stands for what it does
     log.info("encoder %s loaded from %s (%d torch threads)", version, source, torch.get_num_threads())
-    return Encoder(pipeline, version, cache_size=cache_size, source=source, item_encoder=items)
+    return Encoder(pipeline, version, cache_size=cache_size, source=source, item_encoder=items,
+                   vectors_version=vectors_version, reranker=reranker)
 
 
 def _go_offline() -> None:

@@ -33,6 +33,7 @@ from coldstart.popularity import Popularity
 from coldstart.profile import (Profile, has_seen, query_vector, with_interaction, with_search,
                                with_seen, with_signup)
 from coldstart.ranking import Recommendation, Explainer
+from coldstart.text_retrieval import Rerank, RetrievalConfig, TextRetriever
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 TEXT_FIELD = {"signups": "description", "searches": "query"}
@@ -87,7 +88,8 @@ class Engine:
                  popularity: Popularity | None = None, top_k: int = 10,
                  cooccurrence: Cooccurrence | None = None,
                  strategies: Mapping[str, BlendWeights] = LIVE_STRATEGIES,
-                 blend: BlendConfig = LIVE_BLEND) -> None:
+                 blend: BlendConfig = LIVE_BLEND, rerank: Rerank | None = None,
+                 retrieval: RetrievalConfig = RetrievalConfig()) -> None:
         self.catalog = catalog
         self.encode_users = encode_users
         self.model_version = model_version
@@ -96,11 +98,14 @@ class Engine:
         self.cooc = cooccurrence if cooccurrence is not None else Cooccurrence()
         self.strategies = dict(strategies)
         self.blend = blend
+        self.rerank = rerank  # the model version's re-ranker, if it has one
+        self.retrieval = retrieval
         self.bandit = ThompsonBandit(list(self.strategies))  # arm -> list click rate
         self.items_shown = Estimates()  # item -> impressions and clicks, for exploration
         self.ad_ctr = Estimates()  # ad -> impressions and clicks
 
-    def with_model(self, catalog: Catalog, encode_users: Encode, model_version: str) -> Engine:
+    def with_model(self, catalog: Catalog, encode_users: Encode, model_version: str,
+                   rerank: Rerank | None = None) -> Engine:
         """An engine for a new encoder: its catalogue and encoder, this engine's learned state.
 
         Popularity, co-occurrence and the feedback estimates are keyed by item, arm and ad ids,
@@ -109,7 +114,7 @@ class Engine:
         """
         engine = Engine(catalog, encode_users, model_version, popularity=self.popularity,
                         top_k=self.top_k, cooccurrence=self.cooc, strategies=self.strategies,
-                        blend=self.blend)
+                        blend=self.blend, rerank=rerank, retrieval=self.retrieval)
         engine.bandit, engine.items_shown, engine.ad_ctr = self.bandit, self.items_shown, self.ad_ctr
         return engine
 
@@ -160,7 +165,8 @@ class Engine:
             else:
                 self._text_event(topic, event, vectors[position], b.profiles)
                 trigger = "signup" if topic == "signups" else "search"
-                self._recommendation(b, user, trigger, event["event_id"], event["ts"])
+                text_ranked = self._text_ranked(str(event[TEXT_FIELD[topic]]), vectors[position])
+                self._recommendation(b, user, trigger, event["event_id"], event["ts"], text_ranked)
         for user, r in b.refresh.items():
             self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
         # A user deleted and then seen again in one batch is purged first, then written anew.
@@ -227,8 +233,14 @@ class Engine:
             b.served[user] = log
             b.result.count(f"ad:{ad}", clicked=1)
 
+    def _text_ranked(self, text: str, vector: np.ndarray) -> list[str]:
+        """The catalogue ranked for this text alone: BM25 and dense fused, the top re-ranked."""
+        retriever = TextRetriever(self.catalog.index, self.catalog.lexical, self.catalog.texts,
+                                  self.rerank, self.retrieval)
+        return retriever.search(text, vector, self.retrieval.depth)
+
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
-                        source_ts: int) -> None:
+                        source_ts: int, text_ranked: Sequence[str] = ()) -> None:
         rec_id = _stable_id("rec", trigger, trigger_event_id, user)
         profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
         before = dict(log.lists).get(rec_id)
@@ -237,7 +249,7 @@ class Engine:
         picks = recommend_blended(profile, self.catalog.index, self.cooc, self.popularity,
                                   k=self.top_k, titles=self.catalog.titles,
                                   weights=self.strategies.get(arm), shown=self.items_shown,
-                                  rng=rng, config=self.blend)
+                                  rng=rng, config=self.blend, text_ranked=text_ranked)
         picks = self._explain_content(profile, picks)
         items = tuple(p.item_id for p in picks)
         if before is None:  # a repeat of a list is not shown twice

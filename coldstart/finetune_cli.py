@@ -93,6 +93,8 @@ def run(args: argparse.Namespace, logged: Logged | None = None) -> dict[str, Any
     """`main` without the printing: what it would print (model_version, path, kind, ...)."""
     from coldstart import model_registry
 
+    if getattr(args, "reranker", False):
+        return _run_reranker(args, logged)
     pairs, source, vectors = load_pairs(args, logged)
     if not pairs:
         raise ConfigError("expected training pairs, got none")
@@ -104,4 +106,35 @@ def run(args: argparse.Namespace, logged: Logged | None = None) -> dict[str, Any
     path = model_registry.resolve(version, args.out)
     return {"model_version": version, "path": str(path), "kind": result.config.kind, "pairs": len(pairs),
             "best": result.best, "base_val_recall@10": result.history[0].get("val_recall@10"),
+            "current": model_registry.current(args.out)}
+
+
+def _run_reranker(args: argparse.Namespace, logged: Logged | None) -> dict[str, Any]:
+    """`--reranker`: train a cross-encoder on the pairs (a dataset's judged rows, graded) and save it
+    with --base's encoder as a new version."""
+    from coldstart import model_registry
+    from coldstart.finetune import save_reranker
+    from coldstart.finetune.reranker import RerankerConfig, graded_pairs, train_reranker
+
+    if args.dataset:
+        from coldstart.evaluation.datasets import load_home_depot
+
+        data = load_home_depot()  # only its train split is read here, as the protocol requires
+        titles = {int(pid): text for pid, text in zip(data.catalogue.ids, data.catalogue.texts)}
+        pairs, source, items = graded_pairs(data.train, titles), {"source": "home_depot:train"}, data.catalogue.texts
+    else:
+        pairs, source, _ = load_pairs(args, logged)
+        items = sorted({p.item for p in pairs})
+    if not pairs:
+        raise ConfigError("expected training pairs, got none")
+    encoder_version = str(model_registry.resolve(args.base, args.out).name) if args.base else None
+    config = RerankerConfig(epochs=args.epochs, max_pairs=args.rr_pairs, eval_every=args.rr_eval_every,
+                            patience=args.patience, seed=args.seed, threads=args.threads)
+    result = train_reranker(pairs, items, config, progress=not args.quiet)
+    version = save_reranker(result, encoder_version, args.out, source)
+    if args.set_current:
+        model_registry.set_current(version, args.out)
+    return {"model_version": version, "path": str(model_registry.resolve(version, args.out)),
+            "kind": model_registry.manifest(version, args.out).get("kind"), "pairs": result.counts["train_pairs"],
+            "best": result.best, "base_val_mrr": result.history[0].get("val_mrr"),
             "current": model_registry.current(args.out)}

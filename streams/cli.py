@@ -196,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--publish", action="store_true",
                           help="set current and tell running workers to switch (model use)")
     finetune.add_argument("--quiet", action="store_true", help="no progress bar")
+    finetune.add_argument("--reranker", action="store_true",
+                          help="train a re-ranker (cross-encoder) instead; the new version keeps "
+                               "--base's encoder (a version id; default: the bundled model)")
+    finetune.add_argument("--rr-pairs", type=int, default=32000,
+                          help="re-ranker: train on at most N pairs (0: all)")
+    finetune.add_argument("--rr-eval-every", type=int, default=400,
+                          help="re-ranker: steps between validations (0: each epoch)")
     finetune.set_defaults(handler=_finetune)
 
     model = sub.add_parser("model", help="model versions: list them, or switch every worker")

@@ -27,7 +27,7 @@ from coldstart.text_vector_cache import TextVectorCache
 from streams.app import settings
 from streams.dead_letters import send_dead_letter
 from streams.model_updates import SCHEMA, TOPIC
-from streams.state import apply_catalog_events, load_model, state
+from streams.state import apply_catalog_events, load_model, rerank_of, state
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # texts per encoder call while re-embedding, one progress line each
@@ -84,7 +84,7 @@ class ModelSwitcher:
         if encoder is None or encoder.version == serving:
             log.warning("coldstart: model %s is already served", serving)
             return
-        cache = TextVectorCache(settings.data_dir, encoder.version, encoder.dim)
+        cache = TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim)
         try:
             async with state.catalog_lock:
                 contents = state.engine.catalog.contents()
@@ -96,7 +96,8 @@ class ModelSwitcher:
                 pending, self._pending = self._pending or [], None
                 for topic, events in pending:  # what changed while re-embedding
                     await apply_catalog_events(catalog, topic, events, encoder, cache)
-                engine = state.engine.with_model(catalog, encoder.encode_users, encoder.version)
+                engine = state.engine.with_model(catalog, encoder.encode_users, encoder.version,
+                                                 rerank_of(encoder))
                 previous = state.install(encoder, engine, cache)
         except BaseException:
             cache.close()

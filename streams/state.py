@@ -17,6 +17,7 @@ from coldstart.blend import BlendConfig
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.engine import Engine
+from coldstart.text_retrieval import Rerank
 from coldstart.text_vector_cache import TextVectorCache
 from streams.app import settings
 
@@ -44,9 +45,10 @@ class WorkerState:
         encoder = load_model(spec)
         engine = Engine(Catalog(encoder.dim), encoder.encode_users, encoder.version,
                         top_k=settings.top_k,
-                        blend=BlendConfig(explore_rate=settings.explore_rate))
+                        blend=BlendConfig(explore_rate=settings.explore_rate),
+                        rerank=rerank_of(encoder), retrieval=settings.retrieval)
         self.install(encoder, engine,
-                     TextVectorCache(settings.data_dir, encoder.version, encoder.dim))
+                     TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim))
         log.warning("coldstart: model %s loaded", encoder.version)
         return engine
 
@@ -73,6 +75,11 @@ def start_model(published: str | None) -> str | None:
     if settings.model or not published:
         return model_registry.model_spec(settings.model or None)
     return str(model_registry.resolve(published))
+
+
+def rerank_of(encoder: Encoder) -> Rerank | None:
+    """The model version's re-ranker as the engine calls it (None: the version has none)."""
+    return encoder.reranker.rank if encoder.reranker is not None else None
 
 
 def load_model(spec: str | None) -> Encoder:

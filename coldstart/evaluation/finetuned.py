@@ -10,7 +10,7 @@ import torch
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.encoder_modules import Head
 from coldstart.evaluation.datasets import Catalogue, HomeDepot, load_home_depot
-from coldstart.evaluation.run import evaluate_home_depot
+from coldstart.evaluation.run import RERANKED, evaluate_home_depot
 from coldstart.evaluation.vector_cache import cache_path, item_vectors
 
 TUNED_RANKERS = ("dense", "hybrid")
@@ -29,7 +29,7 @@ def head_only(tuned: Encoder, base: Encoder) -> Head | None:
 def tuned_item_vectors(tuned: Encoder, base: Encoder, catalogue: Catalogue) -> np.ndarray:
     """The catalogue under `tuned`, cached; a head-only version is the base's cached vectors through its
     head (exact: the head is linear and bias-free, and a unit vector's direction is all that is kept)."""
-    path = cache_path(tuned.version, catalogue)
+    path = cache_path(tuned.vectors_version, catalogue)
     head = head_only(tuned, base)
     if not path.is_file() and head is not None:
         with torch.inference_mode():
@@ -53,8 +53,9 @@ def evaluate_with_version(model: str, limit: int | None = None, data: HomeDepot 
     base, tuned = load_encoder(None, cache_size=0), load_encoder(spec, cache_size=0)
     results = evaluate_home_depot(base, None, limit, data)
     tuned_item_vectors(tuned, base, data.catalogue)
-    for name, row in evaluate_home_depot(tuned, TUNED_RANKERS, limit, data).items():
+    tuned_rankers = (*TUNED_RANKERS, RERANKED) if tuned.reranker is not None else TUNED_RANKERS
+    for name, row in evaluate_home_depot(tuned, tuned_rankers, limit, data).items():
         results[f"{name}-ft"] = row
     if record and not limit and spec and os.path.isdir(spec):
-        model_registry.record_metrics(spec, {"home_depot": {k: results[f"{k}-ft"] for k in TUNED_RANKERS}})
+        model_registry.record_metrics(spec, {"home_depot": {k: results[f"{k}-ft"] for k in tuned_rankers}})
     return results, {"model": tuned.version, "base": base.version, "limit": limit or None}

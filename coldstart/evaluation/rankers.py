@@ -9,9 +9,9 @@ import scipy.sparse as sp
 
 from coldstart.evaluation.bm25 import BM25
 from coldstart.evaluation.datasets import Catalogue, MovieLensUser
+from coldstart.text_retrieval import RetrievalConfig, fuse, rerank
 
 CHUNK = 256
-RRF_K = 60
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,31 +78,36 @@ class DenseRanker:
         return self.ids[np.vstack([p[0] for p in parts])], np.vstack([p[1] for p in parts])
 
 
-def rrf_fuse(rankings: Sequence[np.ndarray], k: int = 100, rrf_k: int = RRF_K) -> tuple[np.ndarray, np.ndarray]:
-    """Reciprocal-rank fusion of id lists (each (n_queries, depth)): score = Σ 1 / (rrf_k + rank)."""
-    ids_out, scores_out = [], []
-    for row_lists in zip(*rankings):
-        fused: dict[int, float] = {}
-        for ids in row_lists:
-            for rank, item in enumerate(ids.tolist(), start=1):
-                fused[item] = fused.get(item, 0.0) + 1.0 / (rrf_k + rank)
-        best = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-        ids_out.append([i for i, _ in best])
-        scores_out.append([s for _, s in best])
-    return np.asarray(ids_out, dtype=np.int64), np.asarray(scores_out, dtype=np.float32)
-
-
 class HybridRanker:
-    """Reciprocal-rank fusion (k = 60) of the top-`depth` lists of several rankers."""
+    """The worker's text retrieval (coldstart.text_retrieval): reciprocal-rank fusion of each
+    ranker's top `depth`, then, with a re-ranker, its order for the top `rerank_depth`."""
 
     name = "hybrid"
 
-    def __init__(self, rankers: Sequence[Ranker], depth: int = 100, rrf_k: int = RRF_K) -> None:
-        self.rankers, self.depth, self.rrf_k = list(rankers), depth, rrf_k
+    def __init__(self, rankers: Sequence[Ranker], catalogue: Catalogue | None = None, reranker: Any = None,
+                 config: RetrievalConfig = RetrievalConfig()) -> None:
+        self.rankers, self.reranker, self.config = list(rankers), reranker, config
+        self.texts = dict(zip(catalogue.ids.tolist(), catalogue.texts)) if catalogue is not None else {}
 
     def rank(self, queries: Sequence[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
-        lists = [r.rank(queries, max(k, self.depth))[0] for r in self.rankers]
-        return rrf_fuse(lists, k, self.rrf_k)
+        depth = max(k, self.config.depth)
+        lists = [r.rank(queries, depth)[0] for r in self.rankers]
+        rank = self.reranker.rank if self.reranker is not None else None
+        rows = []
+        for q, query in enumerate(_progress(queries, rank is not None)):
+            fused = fuse([ids[q].tolist() for ids in lists], depth, self.config.rrf_k)
+            rows.append(rerank(query, fused, self.texts, rank, self.config.rerank_depth)[:k])
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for q, row in enumerate(rows):
+            ids[q, :len(row)] = row
+        scores = np.tile(-np.arange(k, dtype=np.float32), (len(queries), 1))  # by position: a rank
+        return ids, scores
+
+
+def _progress(queries: Sequence[str], enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(queries, desc="re-ranking", unit="query", disable=not enabled)
 
 
 class ClickRanker:

@@ -18,6 +18,7 @@ from coldstart.evaluation.report import write_report
 from coldstart.evaluation.vector_cache import item_vectors
 
 HOME_DEPOT_RANKERS = ("popularity", "bm25", "dense", "hybrid")
+RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
 MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
 TEXT_FREE = {"popularity", "bm25", "item_cf", "live_popularity", "collaborative",
              "popularity+collaborative"}
@@ -33,7 +34,7 @@ def _check(names: Sequence[str], allowed: Sequence[str], encoder: Any) -> None:
 
 def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = None) -> dict[str, R.Ranker]:
     """Build the named Home Depot rankers (popularity = train-split rows per product)."""
-    _check(names, HOME_DEPOT_RANKERS, encoder)
+    _check(names, (*HOME_DEPOT_RANKERS, RERANKED), encoder)
     cat = data.catalogue
     built: dict[str, R.Ranker] = {}
     position = {int(p): i for i, p in enumerate(cat.ids)}
@@ -42,11 +43,19 @@ def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = Non
         "popularity": lambda: R.PopularityRanker(cat, counts),
         "bm25": lambda: R.BM25Ranker(cat),
         "dense": lambda: R.DenseRanker(cat, encoder, item_vectors(encoder, cat)),
-        "hybrid": lambda: R.HybridRanker([built.get("bm25") or make["bm25"](), built.get("dense") or make["dense"]()]),
+        "hybrid": lambda: R.HybridRanker(sources(), cat),
+        RERANKED: lambda: R.HybridRanker(sources(), cat, encoder.reranker),
     }
+
+    def sources() -> list[R.Ranker]:
+        for name in ("bm25", "dense"):
+            built.setdefault(name, make[name]())
+        return [built["bm25"], built["dense"]]
+
     for name in names:
-        built[name] = make[name]()
-    return built
+        if name not in built:
+            built[name] = make[name]()
+    return {name: built[name] for name in names}
 
 
 def evaluate_home_depot(

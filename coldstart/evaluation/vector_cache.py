@@ -39,7 +39,7 @@ def item_vectors(encoder: Any, catalogue: Catalogue, cache_dir: Path | None = No
     """The catalogue's item vectors: read from the cache, else embedded (with a progress bar) and saved."""
     if getattr(encoder, "item_encoder", None) is not None:  # a query-side fine-tune: items keep its base's vectors
         return item_vectors(encoder.item_encoder, catalogue, cache_dir, batch_size)
-    path = cache_path(str(encoder.version), catalogue, cache_dir)
+    path = cache_path(str(getattr(encoder, "vectors_version", encoder.version)), catalogue, cache_dir)
     if path.is_file():
         vectors = np.load(path)
         if vectors.shape[0] == len(catalogue):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coldstart.evaluation.bm25 import BM25, tokenize
-from coldstart.evaluation.datasets import datasets_root, is_test_term, load_home_depot, load_movielens
-from coldstart.evaluation.rankers import rrf_fuse, top_k
+from coldstart.evaluation.datasets import Catalogue, datasets_root, is_test_term, load_home_depot, load_movielens
+from coldstart.evaluation.rankers import HybridRanker, top_k
 from coldstart.evaluation.report import write_report
 from coldstart.evaluation.run import evaluate_home_depot, evaluate_movielens
 
@@ -67,10 +67,25 @@ def test_top_k_orders_by_score_then_lower_index() -> None:
     assert scores[0].tolist() == pytest.approx([0.9, 0.5, 0.5])
 
 
-def test_rrf_fuse_rewards_agreement() -> None:
-    ids, scores = rrf_fuse([np.array([[1, 2, 3]]), np.array([[2, 4, 1]])], k=2)
-    assert ids.tolist() == [[2, 1]]
-    assert scores[0, 0] == pytest.approx(1 / 62 + 1 / 61)
+class _Fixed:
+    def __init__(self, rows: list[list[int]]) -> None:
+        self.rows = np.array(rows)
+
+    def rank(self, queries, k):
+        return self.rows[:, :k], np.zeros(self.rows[:, :k].shape)
+
+
+def test_hybrid_fusion_rewards_agreement_and_the_reranker_orders_the_top() -> None:
+    ids, _ = HybridRanker([_Fixed([[1, 2, 3]]), _Fixed([[2, 4, 1]])]).rank(["q"], k=2)
+    assert ids.tolist() == [[2, 1]]  # 2: 1/12 + 1/11 beats 1: 1/11 + 1/13
+
+    class Backwards:
+        def rank(self, query, texts):
+            return np.arange(len(texts))[::-1]
+
+    catalogue = Catalogue("toy", np.array([1, 2, 3, 4]), ["a", "b", "c", "d"])
+    hybrid = HybridRanker([_Fixed([[1, 2, 3]]), _Fixed([[2, 4, 1]])], catalogue, Backwards())
+    assert hybrid.rank(["q"], k=4)[0].tolist() == [[3, 4, 1, 2]]  # fused 2, 1, 4, 3 re-read backwards
 
 
 def test_write_report_writes_json_markdown_png(tmp_path: Path) -> None:

@@ -1,0 +1,203 @@
+"""Training the re-ranker (coldstart.reranker): LoRA adapters and a linear head on the frozen base,
+binary cross-entropy on (text, item text, label) pairs, labels from 0 to 1.
+
+Negatives matter most here. At serving time the re-ranker orders the top of a hybrid list, where
+the wrong items look like the right ones, so each text also gets `hard_negatives` items that BM25
+ranks high for it but nobody labelled for it (label 0). Validation holds out whole texts and
+measures how well their labelled items rank among those look-alikes (MRR of the first positive);
+training stops early when it stops improving, and the best weights are kept.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from coldstart.errors import ConfigError
+from coldstart.finetune.adapters import add_lora
+from coldstart.finetune.pairs import Pair, split_by_text
+from coldstart.lexical_index import LexicalIndex
+from coldstart.reranker import MAX_PAIR_TOKENS, CrossEncoder
+
+
+@dataclass(frozen=True)
+class RerankerConfig:
+    """What to train and how; the defaults are the configuration measured in the README."""
+
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 5e-4
+    labelled_per_text: int = 5  # labelled pairs kept per text, highest labels first
+    hard_negatives: int = 3  # per text, from the lexical top `negative_pool` it has no label for
+    negative_pool: int = 30
+    max_pairs: int = 32000  # 0: all (about 85k for Home Depot's train split)
+    val_fraction: float = 0.05
+    eval_every: int = 400  # steps between validations (0: after each epoch)
+    patience: int = 2
+    max_length: int = MAX_PAIR_TOKENS
+    seed: int = 13
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.lora_r < 1 or self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError(f"expected lora_r >= 1, epochs >= 1 and batch_size >= 2, got "
+                              f"{self.lora_r}, {self.epochs}, {self.batch_size}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "lora_targets": list(self.lora_targets)}
+
+
+@dataclass
+class RerankerResult:
+    model: CrossEncoder
+    config: RerankerConfig
+    history: list[dict[str, float]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    chosen_step: int = 0
+
+    @property
+    def best(self) -> dict[str, float]:
+        return next((h for h in self.history if h["step"] == self.chosen_step), {})
+
+
+def with_hard_negatives(pairs: Sequence[Pair], items: Sequence[str], config: RerankerConfig,
+                        rng: random.Random) -> list[Pair]:
+    """Each text's `labelled_per_text` best-labelled pairs plus `hard_negatives` unlabelled items
+    from its BM25 top `negative_pool` over `items` (label 0)."""
+    lexical = LexicalIndex()
+    lexical.upsert([str(i) for i in range(len(items))], list(items))
+    by_text: dict[str, list[Pair]] = defaultdict(list)
+    for p in pairs:
+        by_text[p.text].append(p)
+    out = []
+    for text in sorted(by_text):
+        labelled = sorted(by_text[text], key=lambda p: (-p.label, rng.random()))[: config.labelled_per_text]
+        known = {p.item for p in by_text[text]}
+        found, _ = lexical.search(text, config.negative_pool)
+        pool = [items[int(i)] for i in found if items[int(i)] not in known]
+        out += labelled + [Pair(text, item, 0.0) for item in rng.sample(pool, min(config.hard_negatives, len(pool)))]
+    return out
+
+
+def train_reranker(pairs: Sequence[Pair], items: Sequence[str], config: RerankerConfig = RerankerConfig(),
+                   progress: bool = True) -> RerankerResult:
+    """A re-ranker trained on `pairs` (labels 0..1) and hard negatives drawn from `items`."""
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    train, val = split_by_text(list(pairs), config.val_fraction, config.seed)
+    train = with_hard_negatives(train, items, config, rng)
+    val = with_hard_negatives(val, items, config, rng)
+    rng.shuffle(train)
+    if config.max_pairs and len(train) > config.max_pairs:
+        train = train[: config.max_pairs]
+    if not any(p.label > 0.5 for p in train):
+        raise ConfigError(f"expected positive pairs (label > 0.5) to train on, got none among {len(train)}")
+    model = CrossEncoder.from_base("")
+    model.max_length = config.max_length
+    add_lora(model.transformer, config.lora_r, config.lora_alpha, config.lora_targets)
+    params = [p for p in model.parameters() if p.requires_grad]
+    result = RerankerResult(model, config, counts={
+        "train_pairs": len(train), "train_texts": len({p.text for p in train}),
+        "val_pairs": len(val), "val_texts": len({p.text for p in val})})
+    _train(result, train, _Validator(val), params, progress)
+    return result
+
+
+class _Validator:
+    """Mean reciprocal rank of each held-out text's first positive among its labelled pairs and
+    hard negatives, and the mean BCE over them."""
+
+    def __init__(self, val: Sequence[Pair]) -> None:
+        self.val = list(val)
+
+    def __call__(self, model: CrossEncoder) -> dict[str, float]:
+        if not self.val:
+            return {}
+        scores = model.scores([p.text for p in self.val], [p.item for p in self.val])
+        labels = np.array([p.label for p in self.val], dtype=np.float32)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(scores), torch.from_numpy(labels))
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(self.val):
+            groups[p.text].append(i)
+        rr = []
+        for rows in groups.values():
+            if not any(labels[r] > 0.5 for r in rows):
+                continue
+            order = sorted(rows, key=lambda r: -scores[r])
+            rr.append(1.0 / next(k for k, r in enumerate(order, 1) if labels[r] > 0.5))
+        return {"val_mrr": float(np.mean(rr)) if rr else 0.0, "val_loss": float(loss)}
+
+
+def _train(result: RerankerResult, train: list[Pair], validate: _Validator, params: list[torch.nn.Parameter],
+           progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    from coldstart.finetune.train import _restore, _warmup_linear
+
+    config, model = result.config, result.model
+    per_epoch = math.ceil(len(train) / config.batch_size)
+    total = per_epoch * config.epochs
+    optimiser = torch.optim.AdamW(params, lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_linear(total))
+    result.history.append({"step": 0, **validate(model)})
+    best, best_state, waited, step = -1.0, None, 0, 0
+    bar = tqdm(total=total, desc="finetune re-ranker", unit="step", disable=not progress)
+    stop = False
+    for _ in range(config.epochs):
+        for start in range(0, len(train), config.batch_size):
+            batch = train[start:start + config.batch_size]
+            model.train()
+            logits = model([p.text for p in batch], [p.item for p in batch])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, torch.tensor([p.label for p in batch], dtype=logits.dtype))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            due = step % config.eval_every == 0 if config.eval_every else step % per_epoch == 0
+            if not (due or step == total):
+                continue
+            scores = validate(model)
+            result.history.append({"step": step, "loss": float(loss.item()), **scores})
+            bar.set_postfix(loss=f"{loss.item():.3f}", val_mrr=f"{scores.get('val_mrr', 0):.3f}")
+            if not scores or scores["val_mrr"] > best:
+                best, best_state, waited = scores.get("val_mrr", best), _state(model), 0
+                result.chosen_step = step
+            else:
+                waited += 1
+                stop = waited >= config.patience
+                if stop:
+                    break
+        if stop:
+            break
+    bar.close()
+    if best_state is None:
+        result.chosen_step = step
+    else:
+        _restore(model, best_state)
+    model.eval()
+
+
+def _state(model: CrossEncoder) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def graded_pairs(train: Sequence[tuple[str, int, float]], titles: Mapping[int, str],
+                 low: float = 1.0, high: float = 3.0) -> list[Pair]:
+    """Judged rows as pairs with label (relevance − low) / (high − low): 3.0 → 1, 1.0 → 0.
+    Only the train split may be passed here (the protocol)."""
+    return [Pair(term.strip(), titles[pid], min(1.0, max(0.0, (rel - low) / (high - low))))
+            for term, pid, rel in train]

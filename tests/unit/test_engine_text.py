@@ -1,0 +1,76 @@
+"""A signup's or search's list comes from the worker's text retrieval: BM25 and dense fused, the
+top re-read by the model version's re-ranker when it has one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coldstart.blend import BlendConfig
+from coldstart.catalog import Catalog
+from coldstart.encoder import Encoder
+from coldstart.engine import Engine
+from coldstart.text_retrieval import RetrievalConfig
+
+ITEMS = [
+    {"item_id": "drill-1", "title": "Cordless drill driver, 18 V"},
+    {"item_id": "drill-2", "title": "Hammer drill with two batteries"},
+    {"item_id": "drill-3", "title": "Makita XFD131 compact driver kit"},
+    {"item_id": "saw-1", "title": "Circular saw, 7-1/4 in. blade"},
+    {"item_id": "pan-1", "title": "Stainless steel saucepan"},
+    {"item_id": "pan-2", "title": "Cast iron frying pan"},
+]
+
+
+@pytest.fixture
+def catalog(encoder: Encoder) -> Catalog:
+    catalog = Catalog(encoder.dim)
+    catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
+    return catalog
+
+
+def signup(text: str) -> tuple[str, dict]:
+    return "signups", {"event_id": "s-1", "user_id": "u1", "description": text, "ts": 1}
+
+
+def first_items(engine: Engine, text: str, n: int = 3) -> list[str]:
+    (rec,) = engine.handle_users([signup(text)], {}).recommendations
+    return [i["item_id"] for i in rec["items"][:n]]
+
+
+def test_a_signup_list_follows_the_fused_order_not_the_dense_one() -> None:
+    """Hand-made vectors: dense alone ranks A, B, C; only C has the words; fused, C leads."""
+    catalog = Catalog(4)
+    items = [{"item_id": i, "title": t} for i, t in
+             (("A", "garden gnome"), ("B", "patio chair"), ("C", "brass hinge, 3 in."), ("D", "rope"))]
+    catalog.apply_items(items, np.eye(4, dtype=np.float32))
+    query = np.array([0.9, 0.4, 0.17, 0.0], dtype=np.float32)
+    query /= np.linalg.norm(query)
+    engine = Engine(catalog, lambda texts: np.tile(query, (len(texts), 1)), "hand-made", top_k=3,
+                    blend=BlendConfig(explore_rate=0.0))
+    assert catalog.index.search(query, 3)[0][0] == ["A", "B", "C"]
+    assert first_items(engine, "brass hinge") == ["C", "A", "B"]
+
+
+def test_the_reranker_orders_the_top_of_the_hybrid_list(encoder: Encoder, catalog: Catalog) -> None:
+    seen: list[tuple[str, list[str]]] = []
+
+    def saucepans_first(query: str, texts: list[str]) -> np.ndarray:
+        seen.append((query, list(texts)))
+        return np.argsort([0 if "saucepan" in t.lower() else 1 for t in texts], kind="stable")
+
+    engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, rerank=saucepans_first,
+                    retrieval=RetrievalConfig(rerank_depth=6))
+    assert first_items(engine, "a drill for my garage", 1) == ["pan-1"]
+    assert seen and seen[0][0] == "a drill for my garage" and len(seen[0][1]) == 6
+    without = Engine(catalog, encoder.encode_users, encoder.version, top_k=3)
+    assert first_items(without, "a drill for my garage", 1)[0].startswith("drill")
+    off = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, rerank=saucepans_first,
+                 retrieval=RetrievalConfig(rerank_depth=0))
+    assert first_items(off, "a drill for my garage", 1)[0].startswith("drill")
+
+
+def test_deleted_items_leave_the_text_retrieval(encoder: Encoder, catalog: Catalog) -> None:
+    catalog.apply_items([{"item_id": "drill-3", "deleted": True}], np.zeros((0, encoder.dim), np.float32))
+    engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=3)
+    assert "drill-3" not in first_items(engine, "makita xfd131", 3)
+    assert "drill-3" not in catalog.lexical

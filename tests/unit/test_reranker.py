@@ -1,0 +1,79 @@
+"""The re-ranker: a short real training moves it, it saves as a version whose id covers it, and
+a worker's engine uses it to order a text's hybrid list."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coldstart.encoder import Encoder, load_encoder
+from coldstart.finetune import Pair, save_reranker
+from coldstart.finetune.reranker import RerankerConfig, graded_pairs, train_reranker, with_hard_negatives
+from coldstart.reranker import CrossEncoder, has_reranker, load_reranker
+from coldstart.text_retrieval import fuse, rerank
+from tests.unit.test_finetune import TOPICS, tiny_pairs
+
+ITEMS = [item for _, item in TOPICS] + ["Trail running socks", "Rain boots for kids", "LED strip light",
+                                          "Cordless drill battery 20V", "Garden hose nozzle"]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    config = RerankerConfig(lora_r=4, batch_size=8, lr=5e-3, epochs=3, val_fraction=0.3, eval_every=0,
+                            hard_negatives=2, negative_pool=5, max_pairs=0)
+    return train_reranker(tiny_pairs(), ITEMS, config, progress=False)
+
+
+def test_graded_pairs_label_relevance_from_0_to_1() -> None:
+    rows = [("drill", 1, 3.0), ("drill", 2, 2.0), ("hose", 2, 1.0)]
+    assert graded_pairs(rows, {1: "Drill", 2: "Hose"}) == [
+        Pair("drill", "Drill", 1.0), Pair("drill", "Hose", 0.5), Pair("hose", "Hose", 0.0)]
+
+
+def test_hard_negatives_are_lexical_look_alikes_never_labelled_for_the_text() -> None:
+    import random
+
+    pairs = [Pair("cordless drill", "DEWALT 20V MAX cordless drill driver kit", 1.0)]
+    out = with_hard_negatives(pairs, ITEMS, RerankerConfig(hard_negatives=3), random.Random(1))
+    negatives = [p for p in out if p.label == 0.0]
+    assert out[0] == pairs[0] and negatives == [Pair("cordless drill", "Cordless drill battery 20V", 0.0)]
+
+
+def test_training_moves_the_reranker_and_keeps_the_best_validation(trained) -> None:
+    steps = [h["step"] for h in trained.history]
+    assert steps[0] == 0 and len(steps) == 4 and trained.best["step"] == trained.chosen_step > 0
+    assert trained.best["val_mrr"] >= trained.history[0]["val_mrr"]
+    scores = trained.model.scores(["cordless drill"] * 2, ["DEWALT 20V MAX cordless drill driver kit",
+                                                          "Sourdough baking book"])
+    assert scores[0] > scores[1]  # an untrained head scores every pair 0
+
+
+def test_version_with_a_reranker_loads_it_and_its_id_covers_it(trained, encoder: Encoder, tmp_path: Path) -> None:
+    version = save_reranker(trained, None, tmp_path, {"source": "test"})
+    path = tmp_path / version
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert version.startswith("all-MiniLM-L6-v2-rr-") and manifest["kind"] == "reranker"
+    assert has_reranker(path) and manifest["reranker"]["data"]["source"] == "test"
+    loaded = load_encoder(str(path), cache_size=0)
+    assert loaded.version == version != encoder.version
+    assert loaded.vectors_version == encoder.version  # the encoder is the bundled one: vectors shared
+    np.testing.assert_allclose(loaded.encode(["hose"]), encoder.encode(["hose"]), atol=1e-6)
+    again = load_reranker(path)
+    texts = ["Flexzilla 50 ft. garden hose", "Garden hose nozzle", "Sourdough baking book"]
+    np.testing.assert_allclose(again.scores(["garden hose 50 ft"] * 3, texts),
+                               trained.model.scores(["garden hose 50 ft"] * 3, texts), atol=1e-4)
+
+
+def test_rerank_reorders_only_the_top_depth() -> None:
+    texts = {"a": "x", "b": "y", "c": "z", "d": "w"}
+    backwards = lambda query, shown: np.arange(len(shown))[::-1]  # noqa: E731
+    assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3) == ["c", "b", "a", "d"]
+    assert rerank("q", ["a", "b"], texts, None, 3) == ["a", "b"]
+    assert fuse([["a", "b", "c"], ["c", "d"]], 3, rrf_k=10) == ["c", "a", "b"]
+
+
+def test_an_untrained_reranker_scores_every_pair_alike() -> None:
+    fresh = CrossEncoder.from_base("")
+    assert np.all(fresh.scores(["a", "b"], ["x", "y"]) == 0)
