@@ -33,7 +33,7 @@ from coldstart.popularity import Popularity
 from coldstart.profile import (Profile, has_seen, query_vector, with_interaction, with_search,
                                with_seen, with_signup)
 from coldstart.ranking import Recommendation, Explainer
-from coldstart.text_retrieval import Rerank, RetrievalConfig, TextRetriever
+from coldstart.text_retrieval import RetrievalConfig, TextRetriever
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 TEXT_FIELD = {"signups": "description", "searches": "query"}
@@ -88,7 +88,7 @@ class Engine:
                  popularity: Popularity | None = None, top_k: int = 10,
                  cooccurrence: Cooccurrence | None = None,
                  strategies: Mapping[str, BlendWeights] = LIVE_STRATEGIES,
-                 blend: BlendConfig = LIVE_BLEND, rerank: Rerank | None = None,
+                 blend: BlendConfig = LIVE_BLEND, reranker: Any = None,
                  retrieval: RetrievalConfig = RetrievalConfig()) -> None:
         self.catalog = catalog
         self.encode_users = encode_users
@@ -98,14 +98,14 @@ class Engine:
         self.cooc = cooccurrence if cooccurrence is not None else Cooccurrence()
         self.strategies = dict(strategies)
         self.blend = blend
-        self.rerank = rerank  # the model version's re-ranker, if it has one
+        self.reranker = reranker  # the model version's coldstart.reranker.CrossEncoder, if any
         self.retrieval = retrieval
         self.bandit = ThompsonBandit(list(self.strategies))  # arm -> list click rate
         self.items_shown = Estimates()  # item -> impressions and clicks, for exploration
         self.ad_ctr = Estimates()  # ad -> impressions and clicks
 
     def with_model(self, catalog: Catalog, encode_users: Encode, model_version: str,
-                   rerank: Rerank | None = None) -> Engine:
+                   reranker: Any = None) -> Engine:
         """An engine for a new encoder: its catalogue and encoder, this engine's learned state.
 
         Popularity, co-occurrence and the feedback estimates are keyed by item, arm and ad ids,
@@ -114,7 +114,7 @@ class Engine:
         """
         engine = Engine(catalog, encode_users, model_version, popularity=self.popularity,
                         top_k=self.top_k, cooccurrence=self.cooc, strategies=self.strategies,
-                        blend=self.blend, rerank=rerank, retrieval=self.retrieval)
+                        blend=self.blend, reranker=reranker, retrieval=self.retrieval)
         engine.bandit, engine.items_shown, engine.ad_ctr = self.bandit, self.items_shown, self.ad_ctr
         return engine
 
@@ -236,7 +236,7 @@ class Engine:
     def _text_ranked(self, text: str, vector: np.ndarray) -> list[str]:
         """The catalogue ranked for this text alone: BM25 and dense fused, the top re-ranked."""
         retriever = TextRetriever(self.catalog.index, self.catalog.lexical, self.catalog.texts,
-                                  self.rerank, self.retrieval)
+                                  self.reranker, self.retrieval)
         return retriever.search(text, vector, self.retrieval.depth)
 
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,

@@ -116,21 +116,31 @@ def _run_reranker(args: argparse.Namespace, logged: Logged | None) -> dict[str, 
     from coldstart.finetune import save_reranker
     from coldstart.finetune.reranker import RerankerConfig, graded_pairs, train_reranker
 
+    encoder_version = str(model_registry.resolve(args.base, args.out).name) if args.base else None
+    config = RerankerConfig(epochs=args.epochs, max_pairs=args.rr_pairs, eval_every=args.rr_eval_every,
+                            patience=args.patience, seed=args.seed, threads=args.threads)
+    candidates = None
     if args.dataset:
+        from coldstart.encoder import load_encoder
         from coldstart.evaluation.datasets import load_home_depot
+        from coldstart.evaluation.vector_cache import item_vectors
+        from coldstart.finetune.reranker import hybrid_candidates
 
         data = load_home_depot()  # only its train split is read here, as the protocol requires
         titles = {int(pid): text for pid, text in zip(data.catalogue.ids, data.catalogue.texts)}
         pairs, source, items = graded_pairs(data.train, titles), {"source": "home_depot:train"}, data.catalogue.texts
+        # negatives and the rank prior come from the list a worker with this encoder would re-rank
+        encoder = load_encoder(str(model_registry.resolve(encoder_version, args.out)) if encoder_version else None,
+                               threads=args.threads, cache_size=0)
+        texts = sorted({p.text for p in pairs})
+        candidates = hybrid_candidates(texts, items, item_vectors(encoder, data.catalogue),
+                                       encoder.encode_users(texts, batch_size=128), max(config.negative_pool, 30))
     else:
         pairs, source, _ = load_pairs(args, logged)
         items = sorted({p.item for p in pairs})
     if not pairs:
         raise ConfigError("expected training pairs, got none")
-    encoder_version = str(model_registry.resolve(args.base, args.out).name) if args.base else None
-    config = RerankerConfig(epochs=args.epochs, max_pairs=args.rr_pairs, eval_every=args.rr_eval_every,
-                            patience=args.patience, seed=args.seed, threads=args.threads)
-    result = train_reranker(pairs, items, config, progress=not args.quiet)
+    result = train_reranker(pairs, items, config, progress=not args.quiet, candidates=candidates)
     version = save_reranker(result, encoder_version, args.out, source)
     if args.set_current:
         model_registry.set_current(version, args.out)

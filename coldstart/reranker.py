@@ -31,9 +31,11 @@ MAX_PAIR_TOKENS = 48  # a query and a product title fit; longer item texts are c
 class CrossEncoder(nn.Module):
     """Scores (query, item text) pairs: higher is more relevant (a logit)."""
 
-    def __init__(self, transformer: Transformer, head: nn.Linear, max_length: int = MAX_PAIR_TOKENS) -> None:
+    def __init__(self, transformer: Transformer, head: nn.Linear, max_length: int = MAX_PAIR_TOKENS,
+                 rank_prior: float = 0.0) -> None:
         super().__init__()
         self.transformer, self.head, self.max_length = transformer, head, max_length
+        self.rank_prior = rank_prior  # see coldstart.text_retrieval.RetrievalConfig
 
     @classmethod
     def from_base(cls, base: str = "") -> CrossEncoder:
@@ -66,10 +68,9 @@ class CrossEncoder(nn.Module):
                 out[start:stop] = self(queries[start:stop], texts[start:stop]).float().numpy()
         return out
 
-    def rank(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """Positions of `texts`, best first for `query` (equal scores keep the given order)."""
-        scores = self.scores([query] * len(texts), texts)
-        return np.argsort(-scores, kind="stable")
+    def score_texts(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """One score per text for `query`."""
+        return self.scores([query] * len(texts), texts)
 
     def save(self, directory: Path) -> list[str]:
         """Write lora/ and head.pt (and reranker.json) into `directory`; return the names."""
@@ -80,7 +81,8 @@ class CrossEncoder(nn.Module):
         model.save_pretrained(str(directory / "lora"))
         (directory / "lora" / "README.md").unlink(missing_ok=True)  # peft's model-card template
         torch.save({k: v.detach().cpu() for k, v in self.head.state_dict().items()}, directory / "head.pt")
-        (directory / "reranker.json").write_text(json.dumps({"max_length": self.max_length}) + "\n")
+        settings = {"max_length": self.max_length, "rank_prior": self.rank_prior}
+        (directory / "reranker.json").write_text(json.dumps(settings) + "\n")
         return ["lora", "head.pt", "reranker.json"]
 
 
@@ -104,7 +106,8 @@ def load_reranker(version_dir: str | Path, threads: int = 0) -> CrossEncoder:
     state = torch.load(folder / "head.pt", map_location="cpu", weights_only=True)
     head = nn.Linear(state["weight"].shape[1], 1)
     head.load_state_dict(state)
-    reranker = CrossEncoder(transformer, head, int(settings.get("max_length", MAX_PAIR_TOKENS)))
+    reranker = CrossEncoder(transformer, head, int(settings.get("max_length", MAX_PAIR_TOKENS)),
+                            float(settings.get("rank_prior", 0.0)))
     reranker.eval()
     return reranker
 

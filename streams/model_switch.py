@@ -27,7 +27,7 @@ from coldstart.text_vector_cache import TextVectorCache
 from streams.app import settings
 from streams.dead_letters import send_dead_letter
 from streams.model_updates import SCHEMA, TOPIC
-from streams.state import apply_catalog_events, load_model, rerank_of, state
+from streams.state import apply_catalog_events, load_model, state
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # texts per encoder call while re-embedding, one progress line each
@@ -97,7 +97,7 @@ class ModelSwitcher:
                 for topic, events in pending:  # what changed while re-embedding
                     await apply_catalog_events(catalog, topic, events, encoder, cache)
                 engine = state.engine.with_model(catalog, encoder.encode_users, encoder.version,
-                                                 rerank_of(encoder))
+                                                 encoder.reranker)
                 previous = state.install(encoder, engine, cache)
         except BaseException:
             cache.close()

@@ -17,7 +17,6 @@ from coldstart.blend import BlendConfig
 from coldstart.catalog import Catalog
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.engine import Engine
-from coldstart.text_retrieval import Rerank
 from coldstart.text_vector_cache import TextVectorCache
 from streams.app import settings
 
@@ -46,7 +45,7 @@ class WorkerState:
         engine = Engine(Catalog(encoder.dim), encoder.encode_users, encoder.version,
                         top_k=settings.top_k,
                         blend=BlendConfig(explore_rate=settings.explore_rate),
-                        rerank=rerank_of(encoder), retrieval=settings.retrieval)
+                        reranker=encoder.reranker, retrieval=settings.retrieval)
         self.install(encoder, engine,
                      TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim))
         log.warning("coldstart: model %s loaded", encoder.version)
@@ -75,11 +74,6 @@ def start_model(published: str | None) -> str | None:
     if settings.model or not published:
         return model_registry.model_spec(settings.model or None)
     return str(model_registry.resolve(published))
-
-
-def rerank_of(encoder: Encoder) -> Rerank | None:
-    """The model version's re-ranker as the engine calls it (None: the version has none)."""
-    return encoder.reranker.rank if encoder.reranker is not None else None
 
 
 def load_model(spec: str | None) -> Encoder:

@@ -92,11 +92,12 @@ class HybridRanker:
     def rank(self, queries: Sequence[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
         depth = max(k, self.config.depth)
         lists = [r.rank(queries, depth)[0] for r in self.rankers]
-        rank = self.reranker.rank if self.reranker is not None else None
+        score = self.reranker.score_texts if self.reranker is not None else None
+        prior = self.config.rank_prior if self.config.rank_prior is not None else getattr(self.reranker, "rank_prior", 0.0)
         rows = []
-        for q, query in enumerate(_progress(queries, rank is not None)):
+        for q, query in enumerate(_progress(queries, score is not None)):
             fused = fuse([ids[q].tolist() for ids in lists], depth, self.config.rrf_k)
-            rows.append(rerank(query, fused, self.texts, rank, self.config.rerank_depth)[:k])
+            rows.append(rerank(query, fused, self.texts, score, self.config.rerank_depth, prior)[:k])
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for q, row in enumerate(rows):
             ids[q, :len(row)] = row

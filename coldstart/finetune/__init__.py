@@ -50,7 +50,9 @@ def save_reranker(result: Any, encoder_version: str | None = None, root: Path | 
         manifest["name"] = f"{manifest['name']}-rr"
     manifest["kind"] = "+".join(k for k in (str(manifest.get("kind", "")).replace("+reranker", ""), "reranker") if k)
     manifest["reranker"] = {"config": result.config.as_dict(), "data": {**result.counts, **(extra or {})},
-                            "metrics": {"validation": result.history, "best": result.best}}
+                            "metrics": {"validation": result.history, "best": result.best,
+                                        "rank_prior": result.model.rank_prior,
+                                        "val_recall@10_by_rank_prior": result.prior_recall}}
 
     def write(directory: Path) -> list[str]:
         files = []

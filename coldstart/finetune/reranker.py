@@ -63,18 +63,45 @@ class RerankerResult:
     history: list[dict[str, float]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     chosen_step: int = 0
+    prior_recall: dict[str, float] = field(default_factory=dict)  # validation recall@10 per rank prior
 
     @property
     def best(self) -> dict[str, float]:
         return next((h for h in self.history if h["step"] == self.chosen_step), {})
 
 
-def with_hard_negatives(pairs: Sequence[Pair], items: Sequence[str], config: RerankerConfig,
-                        rng: random.Random) -> list[Pair]:
-    """Each text's `labelled_per_text` best-labelled pairs plus `hard_negatives` unlabelled items
-    from its BM25 top `negative_pool` over `items` (label 0)."""
+Candidates = Mapping[str, Sequence[str]]  # text -> item texts a retrieval ranks for it, best first
+RANK_PRIORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+def lexical_candidates(texts: Sequence[str], items: Sequence[str], depth: int) -> dict[str, list[str]]:
+    """Each text's BM25 top `depth` among `items`."""
     lexical = LexicalIndex()
     lexical.upsert([str(i) for i in range(len(items))], list(items))
+    return {text: [items[int(i)] for i in lexical.search(text, depth)[0]] for text in texts}
+
+
+def hybrid_candidates(texts: Sequence[str], items: Sequence[str], item_vectors: np.ndarray,
+                      text_vectors: np.ndarray, depth: int) -> dict[str, list[str]]:
+    """Each text's top `depth` among `items` as a worker ranks them before re-ranking: BM25 and
+    dense fused (coldstart.text_retrieval)."""
+    from coldstart.text_retrieval import RetrievalConfig, fuse
+
+    lexical = lexical_candidates(texts, items, depth)
+    out = {}
+    for start in range(0, len(texts), 256):
+        scores = text_vectors[start:start + 256] @ item_vectors.T
+        top = np.argpartition(-scores, min(depth, scores.shape[1] - 1), axis=1)[:, :depth]
+        for row, text in enumerate(texts[start:start + 256]):
+            dense = top[row][np.argsort(-scores[row, top[row]], kind="stable")]
+            out[text] = fuse([[items[int(i)] for i in dense], lexical[text]], depth, RetrievalConfig().rrf_k)
+    return out
+
+
+def with_hard_negatives(pairs: Sequence[Pair], candidates: Candidates, config: RerankerConfig,
+                        rng: random.Random) -> list[Pair]:
+    """Each text's `labelled_per_text` best-labelled pairs plus `hard_negatives` unlabelled items
+    from the top `negative_pool` of its candidates (label 0)."""
     by_text: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
         by_text[p.text].append(p)
@@ -82,21 +109,50 @@ def with_hard_negatives(pairs: Sequence[Pair], items: Sequence[str], config: Rer
     for text in sorted(by_text):
         labelled = sorted(by_text[text], key=lambda p: (-p.label, rng.random()))[: config.labelled_per_text]
         known = {p.item for p in by_text[text]}
-        found, _ = lexical.search(text, config.negative_pool)
-        pool = [items[int(i)] for i in found if items[int(i)] not in known]
+        pool = [item for item in candidates.get(text, ())[: config.negative_pool] if item not in known]
         out += labelled + [Pair(text, item, 0.0) for item in rng.sample(pool, min(config.hard_negatives, len(pool)))]
     return out
 
 
+def choose_rank_prior(model: CrossEncoder, val: Sequence[Pair], candidates: Candidates, depth: int,
+                      k: int = 10) -> dict[str, float]:
+    """The RANK_PRIORS value that gives the validation texts the best recall@k when their
+    candidates' top `depth` is re-ranked (ties: the smaller); sets it on `model`, returns the
+    recall for each."""
+    from coldstart.text_retrieval import rerank
+
+    hits: dict[str, set[str]] = defaultdict(set)
+    for p in val:
+        if p.label >= 0.99:
+            hits[p.text].add(p.item)
+    texts = [t for t in sorted(hits) if candidates.get(t)]
+    if not texts:
+        return {}
+    scores = {t: model.score_texts(t, list(candidates[t][:depth])) for t in texts}
+    recall = {}
+    for prior in RANK_PRIORS:
+        found = [len(set(rerank(t, list(candidates[t]), {}, lambda q, _: scores[q], depth, prior)[:k])
+                     & hits[t]) / len(hits[t]) for t in texts]
+        recall[f"{prior:g}"] = float(np.mean(found))
+    model.rank_prior = float(max(RANK_PRIORS, key=lambda p: (recall[f"{p:g}"], -p)))
+    return recall
+
+
 def train_reranker(pairs: Sequence[Pair], items: Sequence[str], config: RerankerConfig = RerankerConfig(),
-                   progress: bool = True) -> RerankerResult:
-    """A re-ranker trained on `pairs` (labels 0..1) and hard negatives drawn from `items`."""
+                   progress: bool = True, candidates: Candidates | None = None,
+                   rerank_depth: int = 30) -> RerankerResult:
+    """A re-ranker trained on `pairs` (labels 0..1) and hard negatives from each text's
+    `candidates` (default: BM25 over `items`); its rank prior is then chosen on the validation
+    texts for re-ranking their candidates' top `rerank_depth`."""
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    train, val = split_by_text(list(pairs), config.val_fraction, config.seed)
-    train = with_hard_negatives(train, items, config, rng)
-    val = with_hard_negatives(val, items, config, rng)
+    if candidates is None:
+        candidates = lexical_candidates(sorted({p.text for p in pairs}), items,
+                                        max(config.negative_pool, rerank_depth))
+    train, labelled_val = split_by_text(list(pairs), config.val_fraction, config.seed)
+    train = with_hard_negatives(train, candidates, config, rng)
+    val = with_hard_negatives(labelled_val, candidates, config, rng)
     rng.shuffle(train)
     if config.max_pairs and len(train) > config.max_pairs:
         train = train[: config.max_pairs]
@@ -110,6 +166,7 @@ def train_reranker(pairs: Sequence[Pair], items: Sequence[str], config: Reranker
         "train_pairs": len(train), "train_texts": len({p.text for p in train}),
         "val_pairs": len(val), "val_texts": len({p.text for p in val})})
     _train(result, train, _Validator(val), params, progress)
+    result.prior_recall = choose_rank_prior(model, labelled_val, candidates, rerank_depth)
     return result
 
 

@@ -54,17 +54,20 @@ def test_a_signup_list_follows_the_fused_order_not_the_dense_one() -> None:
 def test_the_reranker_orders_the_top_of_the_hybrid_list(encoder: Encoder, catalog: Catalog) -> None:
     seen: list[tuple[str, list[str]]] = []
 
-    def saucepans_first(query: str, texts: list[str]) -> np.ndarray:
-        seen.append((query, list(texts)))
-        return np.argsort([0 if "saucepan" in t.lower() else 1 for t in texts], kind="stable")
+    class SaucepansFirst:
+        rank_prior = 0.0
 
-    engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, rerank=saucepans_first,
+        def score_texts(self, query: str, texts: list[str]) -> np.ndarray:
+            seen.append((query, list(texts)))
+            return np.array([5.0 if "saucepan" in t.lower() else 0.0 for t in texts])
+
+    engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, reranker=SaucepansFirst(),
                     retrieval=RetrievalConfig(rerank_depth=6))
     assert first_items(engine, "a drill for my garage", 1) == ["pan-1"]
     assert seen and seen[0][0] == "a drill for my garage" and len(seen[0][1]) == 6
     without = Engine(catalog, encoder.encode_users, encoder.version, top_k=3)
     assert first_items(without, "a drill for my garage", 1)[0].startswith("drill")
-    off = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, rerank=saucepans_first,
+    off = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, reranker=SaucepansFirst(),
                  retrieval=RetrievalConfig(rerank_depth=0))
     assert first_items(off, "a drill for my garage", 1)[0].startswith("drill")
 

@@ -80,8 +80,10 @@ def test_hybrid_fusion_rewards_agreement_and_the_reranker_orders_the_top() -> No
     assert ids.tolist() == [[2, 1]]  # 2: 1/12 + 1/11 beats 1: 1/11 + 1/13
 
     class Backwards:
-        def rank(self, query, texts):
-            return np.arange(len(texts))[::-1]
+        rank_prior = 0.0
+
+        def score_texts(self, query, texts):
+            return np.arange(len(texts), dtype=np.float32)
 
     catalogue = Catalogue("toy", np.array([1, 2, 3, 4]), ["a", "b", "c", "d"])
     hybrid = HybridRanker([_Fixed([[1, 2, 3]]), _Fixed([[2, 4, 1]])], catalogue, Backwards())

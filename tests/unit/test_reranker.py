@@ -10,7 +10,8 @@ import pytest
 
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.finetune import Pair, save_reranker
-from coldstart.finetune.reranker import RerankerConfig, graded_pairs, train_reranker, with_hard_negatives
+from coldstart.finetune.reranker import (RANK_PRIORS, RerankerConfig, graded_pairs, lexical_candidates, train_reranker,
+                                         with_hard_negatives)
 from coldstart.reranker import CrossEncoder, has_reranker, load_reranker
 from coldstart.text_retrieval import fuse, rerank
 from tests.unit.test_finetune import TOPICS, tiny_pairs
@@ -36,7 +37,8 @@ def test_hard_negatives_are_lexical_look_alikes_never_labelled_for_the_text() ->
     import random
 
     pairs = [Pair("cordless drill", "DEWALT 20V MAX cordless drill driver kit", 1.0)]
-    out = with_hard_negatives(pairs, ITEMS, RerankerConfig(hard_negatives=3), random.Random(1))
+    candidates = lexical_candidates(["cordless drill"], ITEMS, 30)
+    out = with_hard_negatives(pairs, candidates, RerankerConfig(hard_negatives=3), random.Random(1))
     negatives = [p for p in out if p.label == 0.0]
     assert out[0] == pairs[0] and negatives == [Pair("cordless drill", "Cordless drill battery 20V", 0.0)]
 
@@ -45,6 +47,8 @@ def test_training_moves_the_reranker_and_keeps_the_best_validation(trained) -> N
     steps = [h["step"] for h in trained.history]
     assert steps[0] == 0 and len(steps) == 4 and trained.best["step"] == trained.chosen_step > 0
     assert trained.best["val_mrr"] >= trained.history[0]["val_mrr"]
+    assert set(trained.prior_recall) == {f"{p:g}" for p in RANK_PRIORS}
+    assert trained.prior_recall[f"{trained.model.rank_prior:g}"] == max(trained.prior_recall.values())
     scores = trained.model.scores(["cordless drill"] * 2, ["DEWALT 20V MAX cordless drill driver kit",
                                                           "Sourdough baking book"])
     assert scores[0] > scores[1]  # an untrained head scores every pair 0
@@ -61,6 +65,7 @@ def test_version_with_a_reranker_loads_it_and_its_id_covers_it(trained, encoder:
     assert loaded.vectors_version == encoder.version  # the encoder is the bundled one: vectors shared
     np.testing.assert_allclose(loaded.encode(["hose"]), encoder.encode(["hose"]), atol=1e-6)
     again = load_reranker(path)
+    assert again.rank_prior == trained.model.rank_prior
     texts = ["Flexzilla 50 ft. garden hose", "Garden hose nozzle", "Sourdough baking book"]
     np.testing.assert_allclose(again.scores(["garden hose 50 ft"] * 3, texts),
                                trained.model.scores(["garden hose 50 ft"] * 3, texts), atol=1e-4)
@@ -68,9 +73,12 @@ def test_version_with_a_reranker_loads_it_and_its_id_covers_it(trained, encoder:
 
 def test_rerank_reorders_only_the_top_depth() -> None:
     texts = {"a": "x", "b": "y", "c": "z", "d": "w"}
-    backwards = lambda query, shown: np.arange(len(shown))[::-1]  # noqa: E731
+    backwards = lambda query, shown: np.arange(len(shown), dtype=np.float32)  # noqa: E731
     assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3) == ["c", "b", "a", "d"]
     assert rerank("q", ["a", "b"], texts, None, 3) == ["a", "b"]
+    # the prior: 2 − 3 ln 3 < 1 − 3 ln 2 < 0 − 3 ln 1, so a strong prior keeps the fused order
+    assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3, rank_prior=3.0) == ["a", "b", "c", "d"]
+    assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3, rank_prior=0.5) == ["c", "b", "a", "d"]
     assert fuse([["a", "b", "c"], ["c", "d"]], 3, rrf_k=10) == ["c", "a", "b"]
 
 
