@@ -6,7 +6,9 @@ so it is tested without a broker. Redelivered events (same event_id) change no p
 still get their output: at-least-once allows a repeat, never a loss.
 
 Recommendations are blended (coldstart.blend): content, co-occurrence and popularity, with the
-weights of a strategy a Thompson bandit picks per list. The rng is seeded from the
+weights of a strategy a Thompson bandit picks per list. A list a signup or search triggers
+takes its content order from the text retrieval (coldstart.text_retrieval: BM25 and dense
+fused, the top re-ranked when the model version has a re-ranker). The rng is seeded from the
 recommendation_id, so a repeat of a list ranks like the first. What the engine learns from is
 returned, not applied: co-occurrence row updates (for new clicks only) and feedback counts
 ("arm:", "item:", "ad:" keys: shown, clicked); the streaming layer routes them to their tables and

@@ -190,7 +190,7 @@ class _Validator:
         for rows in groups.values():
             if not any(labels[r] > 0.5 for r in rows):
                 continue
-            order = sorted(rows, key=lambda r: -scores[r])
+            order = sorted(rows, key=lambda r: (-scores[r], labels[r] > 0.5))  # ties: positives last
             rr.append(1.0 / next(k for k, r in enumerate(order, 1) if labels[r] > 0.5))
         return {"val_mrr": float(np.mean(rr)) if rr else 0.0, "val_loss": float(loss)}
 

@@ -3,8 +3,9 @@
 A worker starts on the bundled model; a tiny fine-tuned version (a linear head, one epoch on
 the sample's logged events) is written to the worker's model registry and published with
 `coldstart model use`. Recommendations before carry the old `model_version`, later ones the
-new one, from the same worker process; a worker started afterwards loads the new one. Bad
-control records and a missing version go to dead_letters and leave the old model serving.
+new one, from the same worker process; a worker started afterwards loads the new one, and then
+switches to a version that adds a re-ranker. Bad control records and a missing version go to
+dead_letters and leave the old model serving.
 """
 from __future__ import annotations
 
@@ -126,5 +127,21 @@ def test_a_published_version_is_served_without_a_restart_and_after_one(broker: s
         restarted = worker_factory(settings)
         restarted.wait_for_log("catalogue ready", READY_TIMEOUT)
         assert re.findall(r"coldstart: model \S+ loaded", restarted.log()) == [f"coldstart: model {version} loaded"]
+
+        # A version that adds a re-ranker to that encoder: the running worker switches to it and
+        # re-ranks signups with it; the catalogue's vectors are the encoder's, so they are reused.
+        printed = coldstart("finetune", "--events", str(SAMPLE_DIR), "--reranker", "--base", version,
+                            "--rr-pairs", "100", "--rr-eval-every", "0", "--quiet", "--threads", "1",
+                            settings=settings)
+        reranking = json.loads(printed.strip().splitlines()[-1])["model_version"]
+        assert reranking != version and "-rr-" in reranking
+        coldstart("model", "use", reranking, settings=settings)
+        restarted.wait_for_log(f"now serving model {reranking}", SWITCH_TIMEOUT)
+        reranked = Pipeline(settings, restarted)
+        try:
+            rec = recommend(reranked, "a warm waterproof rain jacket")
+        finally:
+            reranked.close()
+        assert rec["model_version"] == reranking and len(rec["items"]) == 10
     finally:
         pipeline.close()

@@ -85,3 +85,21 @@ def test_rerank_reorders_only_the_top_depth() -> None:
 def test_an_untrained_reranker_scores_every_pair_alike() -> None:
     fresh = CrossEncoder.from_base("")
     assert np.all(fresh.scores(["a", "b"], ["x", "y"]) == 0)
+
+
+def test_cli_trains_a_reranker_from_recorded_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from coldstart import model_registry
+    from streams.cli import main as cli_main
+
+    sample = Path(__file__).resolve().parents[2] / "streams" / "sample"
+    code = cli_main(["finetune", "--events", str(sample), "--out", str(tmp_path), "--reranker", "--rr-pairs", "200",
+                     "--rr-eval-every", "0", "--set-current", "--quiet"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    version = printed["model_version"]
+    assert version == model_registry.current(tmp_path) and printed["kind"] == "reranker"
+    manifest = model_registry.manifest(version, tmp_path)
+    assert manifest["reranker"]["data"]["source"] == "events:sample"
+    assert 0 < manifest["reranker"]["data"]["train_pairs"] <= 200
+    assert "rank_prior" in manifest["reranker"]["metrics"]
+    assert load_encoder(str(tmp_path / version), cache_size=0).reranker is not None
