@@ -46,11 +46,6 @@ def freeze_base(pipeline: nn.Sequential) -> list[nn.Parameter]:
     return trainable
 
 
-def trainable_state(pipeline: nn.Sequential) -> dict[str, torch.Tensor]:
-    """Copies of the trainable tensors, to keep the best epoch's weights."""
-    return {name: p.detach().clone() for name, p in pipeline.named_parameters() if p.requires_grad}
-
-
 def save_trained(pipeline: nn.Sequential, directory: Path) -> list[str]:
     """Write lora/ (peft adapter format) and head.pt (nn.Linear state dict) as present; return the names written."""
     written = []

@@ -21,6 +21,7 @@ import torch
 
 from coldstart.errors import ConfigError
 from coldstart.finetune.adapters import add_lora
+from coldstart.finetune.early_stopping import EarlyStopping
 from coldstart.finetune.pairs import Pair, split_by_text
 from coldstart.lexical_index import LexicalIndex
 from coldstart.reranker import MAX_PAIR_TOKENS, CrossEncoder
@@ -199,7 +200,7 @@ def _train(result: RerankerResult, train: list[Pair], validate: _Validator, para
            progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from coldstart.finetune.train import _restore, _warmup_linear
+    from coldstart.finetune.train import _warmup_linear
 
     config, model = result.config, result.model
     per_epoch = math.ceil(len(train) / config.batch_size)
@@ -207,7 +208,7 @@ def _train(result: RerankerResult, train: list[Pair], validate: _Validator, para
     optimiser = torch.optim.AdamW(params, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_linear(total))
     result.history.append({"step": 0, **validate(model)})
-    best, best_state, waited, step = -1.0, None, 0, 0
+    stopping, step = EarlyStopping(model, "val_mrr", config.patience), 0
     bar = tqdm(total=total, desc="finetune re-ranker", unit="step", disable=not progress)
     stop = False
     for _ in range(config.epochs):
@@ -230,26 +231,14 @@ def _train(result: RerankerResult, train: list[Pair], validate: _Validator, para
             scores = validate(model)
             result.history.append({"step": step, "loss": float(loss.item()), **scores})
             bar.set_postfix(loss=f"{loss.item():.3f}", val_mrr=f"{scores.get('val_mrr', 0):.3f}")
-            if not scores or scores["val_mrr"] > best:
-                best, best_state, waited = scores.get("val_mrr", best), _state(model), 0
-                result.chosen_step = step
-            else:
-                waited += 1
-                stop = waited >= config.patience
-                if stop:
-                    break
+            stop = stopping.validated(step, scores)
+            if stop:
+                break
         if stop:
             break
     bar.close()
-    if best_state is None:
-        result.chosen_step = step
-    else:
-        _restore(model, best_state)
+    result.chosen_step = stopping.finish(step)
     model.eval()
-
-
-def _state(model: CrossEncoder) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
 def graded_pairs(train: Sequence[tuple[str, int, float]], titles: Mapping[int, str],

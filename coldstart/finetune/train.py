@@ -14,7 +14,8 @@ from torch import nn
 from coldstart.encoder import Encoder, load_encoder
 from coldstart.errors import ConfigError
 from coldstart.finetune import objectives as O
-from coldstart.finetune.adapters import add_lora, freeze_base, identity_head, trainable_state, with_head
+from coldstart.finetune.adapters import add_lora, freeze_base, identity_head, with_head
+from coldstart.finetune.early_stopping import EarlyStopping
 from coldstart.finetune.pairs import Pair, split_by_text
 
 LOSSES = ("contrastive", "bce")
@@ -165,7 +166,7 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
     try:
         pipeline.eval()
         result.history.append({"step": 0, **validate()})  # the base model, for comparison
-        best, best_state, waited, step = -1.0, None, 0, 0
+        stopping, step = EarlyStopping(pipeline, "val_recall@10", config.patience), 0
         bar = _progress(total, progress)
         for _ in range(config.epochs):
             for batch in batches():
@@ -185,21 +186,13 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
                 scores = validate()
                 result.history.append({"step": step, "epoch": round(step / per_epoch, 3), "loss": float(loss.item()), **scores})
                 bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{scores.get('val_recall@10', 0):.3f}")
-                if not scores or scores["val_recall@10"] > best:
-                    best, best_state, waited = scores.get("val_recall@10", best), trainable_state(pipeline), 0
-                    result.chosen_step = step
-                else:
-                    waited += 1
-                    if waited >= config.patience:
-                        break
+                if stopping.validated(step, scores):
+                    break
             else:
                 continue
             break
         bar.close()
-        if best_state is None:
-            result.chosen_step = step  # never validated: keep the last weights
-        else:
-            _restore(pipeline, best_state)
+        result.chosen_step = stopping.finish(step)  # never validated: the last weights
     finally:
         pipeline[0].max_seq_length = saved_len
         pipeline.eval()
@@ -214,13 +207,6 @@ def _batches_per_epoch(train: Sequence[Pair], positives: Sequence[Pair], config:
 def _warmup_linear(total: int, warmup: float = 0.1) -> Any:
     steps = max(1, int(total * warmup))
     return lambda s: (s + 1) / steps if s < steps else max(0.0, (total - s) / max(1, total - steps))
-
-
-def _restore(pipeline: nn.Sequential, state: dict[str, torch.Tensor]) -> None:
-    with torch.no_grad():
-        for name, param in pipeline.named_parameters():
-            if name in state:
-                param.copy_(state[name])
 
 
 def _progress(total: int, enabled: bool) -> Any:
