@@ -84,7 +84,12 @@ class ModelSwitcher:
         if encoder is None or encoder.version == serving:
             log.warning("coldstart: model %s is already served", serving)
             return
-        cache = TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim)
+        # A version that only adds a re-ranker has the served encoder's vectors: share its cache
+        # (RocksDB allows one open handle per directory and process).
+        shared = state.vectors if state.encoder is not None and \
+            state.encoder.vectors_version == encoder.vectors_version else None
+        cache = shared if shared is not None else TextVectorCache(settings.data_dir, encoder.vectors_version,
+                                                                  encoder.dim)
         try:
             async with state.catalog_lock:
                 contents = state.engine.catalog.contents()
@@ -100,9 +105,10 @@ class ModelSwitcher:
                                                  encoder.reranker)
                 previous = state.install(encoder, engine, cache)
         except BaseException:
-            cache.close()
+            if cache is not shared:
+                cache.close()
             raise
-        if previous is not None:
+        if previous is not None and previous is not cache:
             previous.close()
         log.warning("coldstart: now serving model %s (was %s): %d items, %d ads re-embedded "
                     "in %.1fs", encoder.version, serving, len(catalog), len(catalog.ads()),
