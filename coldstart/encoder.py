@@ -163,10 +163,10 @@ def load_encoder(name_or_path: str | None = None, *, threads: int = 0, cache_siz
     items = (load_encoder(items_spec, threads=threads, cache_size=cache_size, quantize=quantize)
              if items_spec is not None else None)
     recipe = (_QUANT_RECIPE if quantize else "") + (f"; items: {items.version}" if items is not None else "")
-    from coldstart.reranker import has_reranker, load_reranker, reranker_digest  # it builds on this module
+    from coldstart.reranker import NAME_SUFFIX, has_reranker, load_reranker, reranker_digest  # builds on this module
 
     reranks = has_reranker(name_or_path)
-    encoder_name = name.removesuffix("-rr") if reranks else name  # "-rr" names the re-ranker's part
+    encoder_name = name.removesuffix(NAME_SUFFIX) if reranks else name  # caches share the encoder's name
     vectors_version = f"{encoder_name}-{_content_hash(pipeline, recipe)}" + ("-int8" if quantize else "")
     version, reranker = vectors_version, None
     if reranks:  # a version with a re-ranker: its id covers the re-ranker too

@@ -149,6 +149,7 @@ class Engine:
         deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
         """
         vectors = self._embed_texts(events)
+        text_ranked = self._text_ranked(events, vectors)
         b = _Batch(dict(profiles), dict(served or {}))
         for position in sorted(range(len(events)), key=lambda i: _event_ts(events[i][1])):
             topic, event = events[position]
@@ -167,8 +168,8 @@ class Engine:
             else:
                 self._text_event(topic, event, vectors[position], b.profiles)
                 trigger = "signup" if topic == "signups" else "search"
-                text_ranked = self._text_ranked(str(event[TEXT_FIELD[topic]]), vectors[position])
-                self._recommendation(b, user, trigger, event["event_id"], event["ts"], text_ranked)
+                self._recommendation(b, user, trigger, event["event_id"], event["ts"],
+                                     text_ranked[position])
         for user, r in b.refresh.items():
             self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
         # A user deleted and then seen again in one batch is purged first, then written anew.
@@ -235,11 +236,19 @@ class Engine:
             b.served[user] = log
             b.result.count(f"ad:{ad}", clicked=1)
 
-    def _text_ranked(self, text: str, vector: np.ndarray) -> list[str]:
-        """The catalogue ranked for this text alone: BM25 and dense fused, the top re-ranked."""
+    def _text_ranked(self, events: Sequence[tuple[str, Mapping[str, Any]]],
+                     vectors: Mapping[int, np.ndarray]) -> dict[int, list[str]]:
+        """For each text event (by position), the catalogue ranked for its text alone: BM25 and
+        dense fused, the tops re-ranked in one call for the whole batch."""
+        if not vectors:
+            return {}
+        positions = sorted(vectors)
         retriever = TextRetriever(self.catalog.index, self.catalog.lexical, self.catalog.texts,
                                   self.reranker, self.retrieval)
-        return retriever.search(text, vector, self.retrieval.depth)
+        texts = [str(events[i][1][TEXT_FIELD[events[i][0]]]) for i in positions]
+        ranked = retriever.search_many(texts, np.stack([vectors[i] for i in positions]),
+                                       self.retrieval.depth)
+        return dict(zip(positions, ranked))
 
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
                         source_ts: int, text_ranked: Sequence[str] = ()) -> None:

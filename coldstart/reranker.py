@@ -25,6 +25,7 @@ from coldstart.encoder_modules import Transformer, build_pipeline
 from coldstart.errors import ModelError
 
 RERANKER_DIR = "reranker"
+NAME_SUFFIX = "-rr"  # a version with a re-ranker is named <encoder name>-rr-<hash>
 MAX_PAIR_TOKENS = 48  # a query and a product title fit; longer item texts are cut
 
 
@@ -67,10 +68,6 @@ class CrossEncoder(nn.Module):
                 stop = start + batch_size
                 out[start:stop] = self(queries[start:stop], texts[start:stop]).float().numpy()
         return out
-
-    def score_texts(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """One score per text for `query`."""
-        return self.scores([query] * len(texts), texts)
 
     def save(self, directory: Path) -> list[str]:
         """Write lora/ and head.pt (and reranker.json) into `directory`; return the names."""

@@ -4,11 +4,11 @@ Why three stages (README, "Recommendation quality", Home Depot): the dense index
 that share no word with the query, BM25 finds the exact words (brands, sizes) that a small encoder
 blurs, and reciprocal-rank fusion of the two beats either alone. A cross-encoder, when the model
 version has one, then re-reads the top `rerank_depth` of the fused list pair by pair. The offline
-evaluation calls `fuse` and `rerank` below, so the figures are those of what a worker serves.
+evaluation calls `fuse` and `rerank_many` below, so the figures are those of what a worker serves.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import numpy as np
 from coldstart.index.base import ItemIndex
 from coldstart.lexical_index import LexicalIndex
 
-Rerank = Callable[[str, Sequence[str]], np.ndarray]  # (query, texts) -> a score per text, higher better
 
 
 @dataclass(frozen=True)
@@ -45,16 +44,34 @@ def fuse(rankings: Sequence[Sequence[str]], k: int, rrf_k: int = 10) -> list[str
     return [item for item, _ in ranked[:k]]
 
 
-def rerank(query: str, ids: Sequence[str], texts: Mapping[str, str], score: Rerank | None,
-           depth: int, rank_prior: float = 0.0) -> list[str]:
-    """`ids` with its first `depth` reordered by `score` − rank_prior × ln(1 + position)
-    (None: unchanged); equal totals keep the fused order."""
-    if score is None or depth <= 1 or len(ids) <= 1:
-        return list(ids)
-    head = list(ids[:depth])
-    total = score(query, [texts.get(i, "") for i in head]) - rank_prior * np.log1p(np.arange(len(head)))
-    order = np.argsort(-total, kind="stable")
-    return [head[int(j)] for j in order] + list(ids[depth:])
+def by_score(ids: Sequence[Any], scores: np.ndarray, rank_prior: float = 0.0) -> list[Any]:
+    """`ids` with its first len(scores) reordered by score − rank_prior × ln(1 + position);
+    equal totals keep the given order."""
+    head = len(scores)
+    order = np.argsort(-(scores - rank_prior * np.log1p(np.arange(head))), kind="stable")
+    return [ids[int(j)] for j in order] + list(ids[head:])
+
+
+def rank_prior_of(config: RetrievalConfig, reranker: Any) -> float:
+    """The configured rank prior, else the re-ranker's own (0 without one)."""
+    return float(config.rank_prior if config.rank_prior is not None else getattr(reranker, "rank_prior", 0.0))
+
+
+def rerank_many(queries: Sequence[str], lists: Sequence[Sequence[Any]], texts: Mapping[Any, str],
+                reranker: Any, depth: int, rank_prior: float = 0.0) -> list[list[Any]]:
+    """Each list with its first `depth` re-read by `reranker` (anything with CrossEncoder's
+    `scores(queries, texts)`; None: unchanged), all pairs in one call so a batch of events
+    costs one pass over the model."""
+    if reranker is None or depth <= 1:
+        return [list(ids) for ids in lists]
+    heads = [list(ids[:depth]) for ids in lists]
+    flat = reranker.scores([q for q, head in zip(queries, heads) for _ in head],
+                           [texts.get(i, "") for head in heads for i in head])
+    out, start = [], 0
+    for ids, head in zip(lists, heads):
+        out.append(by_score(list(ids), flat[start:start + len(head)], rank_prior))
+        start += len(head)
+    return out
 
 
 class TextRetriever:
@@ -62,22 +79,23 @@ class TextRetriever:
 
     def __init__(self, index: ItemIndex, lexical: LexicalIndex, texts: Mapping[str, str],
                  reranker: Any = None, config: RetrievalConfig = RetrievalConfig()) -> None:
-        """`reranker`: a coldstart.reranker.CrossEncoder (or anything with its `score_texts`
-        and `rank_prior`), or None."""
+        """`reranker`: a coldstart.reranker.CrossEncoder (anything with its `scores` and
+        `rank_prior`), or None."""
         self.index, self.lexical, self.texts, self.config = index, lexical, texts, config
-        self.score = reranker.score_texts if reranker is not None else None
-        prior = config.rank_prior if config.rank_prior is not None else getattr(reranker, "rank_prior", 0.0)
-        self.rank_prior = float(prior)
+        self.reranker, self.rank_prior = reranker, rank_prior_of(config, reranker)
 
-    def search(self, text: str, vector: np.ndarray | None, k: int,
-               exclude: Collection[str] = ()) -> list[str]:
-        """Up to k item ids for `text` (whose encoder vector is `vector`), best first."""
+    def search_many(self, texts: Sequence[str], vectors: np.ndarray, k: int) -> list[list[str]]:
+        """Up to k item ids for each text (whose encoder vector is the same row of `vectors`),
+        best first."""
         depth = max(k, self.config.depth)
-        lists = []
-        if vector is not None and len(self.index):
-            ids, _ = self.index.search(vector, depth, exclude=exclude)
-            lists.append(list(ids[0]))
-        lexical, _ = self.lexical.search(text, depth, exclude=exclude)
-        lists.append(lexical)
-        fused = fuse(lists, depth, self.config.rrf_k)
-        return rerank(text, fused, self.texts, self.score, self.config.rerank_depth, self.rank_prior)[:k]
+        fused = [fuse([*self._dense(vector, depth), self.lexical.search(text, depth)[0]], depth,
+                      self.config.rrf_k) for text, vector in zip(texts, vectors)]
+        ranked = rerank_many(texts, fused, self.texts, self.reranker, self.config.rerank_depth,
+                             self.rank_prior)
+        return [ids[:k] for ids in ranked]
+
+    def _dense(self, vector: np.ndarray, depth: int) -> list[list[str]]:
+        if not len(self.index):
+            return []
+        ids, _ = self.index.search(vector, depth)
+        return [list(ids[0])]

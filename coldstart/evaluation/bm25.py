@@ -1,18 +1,14 @@
 """Okapi BM25 over a fixed corpus, vectorised with scipy.sparse."""
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+from coldstart.lexical_index import tokenize  # one tokenizer for the worker and the evaluation
 
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased alphanumeric runs."""
-    return _TOKEN.findall(text.lower())
+__all__ = ["BM25", "tokenize"]
 
 
 class BM25:

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from coldstart.evaluation.bm25 import BM25
 from coldstart.evaluation.datasets import Catalogue, MovieLensUser
-from coldstart.text_retrieval import RetrievalConfig, fuse, rerank
+from coldstart.text_retrieval import RetrievalConfig, fuse, rank_prior_of, rerank_many
 
 CHUNK = 256
 
@@ -92,12 +92,14 @@ class HybridRanker:
     def rank(self, queries: Sequence[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
         depth = max(k, self.config.depth)
         lists = [r.rank(queries, depth)[0] for r in self.rankers]
-        score = self.reranker.score_texts if self.reranker is not None else None
-        prior = self.config.rank_prior if self.config.rank_prior is not None else getattr(self.reranker, "rank_prior", 0.0)
-        rows = []
-        for q, query in enumerate(_progress(queries, score is not None)):
-            fused = fuse([ids[q].tolist() for ids in lists], depth, self.config.rrf_k)
-            rows.append(rerank(query, fused, self.texts, score, self.config.rerank_depth, prior)[:k])
+        prior = rank_prior_of(self.config, self.reranker)
+        rows: list[list[int]] = []
+        for start in _progress(range(0, len(queries), CHUNK), self.reranker is not None):
+            chunk = list(queries[start:start + CHUNK])
+            fused = [fuse([ids[q].tolist() for ids in lists], depth, self.config.rrf_k)
+                     for q in range(start, start + len(chunk))]
+            rows += [row[:k] for row in rerank_many(chunk, fused, self.texts, self.reranker,
+                                                     self.config.rerank_depth, prior)]
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for q, row in enumerate(rows):
             ids[q, :len(row)] = row
@@ -105,10 +107,10 @@ class HybridRanker:
         return ids, scores
 
 
-def _progress(queries: Sequence[str], enabled: bool) -> Any:
+def _progress(starts: range, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(queries, desc="re-ranking", unit="query", disable=not enabled)
+    return tqdm(starts, desc="re-ranking", unit=f"{CHUNK} queries", disable=not enabled)
 
 
 class ClickRanker:

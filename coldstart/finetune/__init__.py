@@ -38,7 +38,7 @@ def save_reranker(result: Any, encoder_version: str | None = None, root: Path | 
     import shutil
 
     from coldstart.model_registry import resolve, save_version
-    from coldstart.reranker import RERANKER_DIR
+    from coldstart.reranker import NAME_SUFFIX, RERANKER_DIR
 
     source = resolve(encoder_version, root) if encoder_version else None
     manifest: dict[str, Any] = {"name": "all-MiniLM-L6-v2", "base": "", "kind": ""}
@@ -46,8 +46,8 @@ def save_reranker(result: Any, encoder_version: str | None = None, root: Path | 
         manifest = {k: v for k, v in json.loads((source / "manifest.json").read_text()).items()
                     if k not in ("files", "created", "version", "reranker")}
         manifest["encoder_version"] = source.name
-    if not str(manifest["name"]).endswith("-rr"):  # "rr": the id says the version re-ranks
-        manifest["name"] = f"{manifest['name']}-rr"
+    if not str(manifest["name"]).endswith(NAME_SUFFIX):  # the id says the version re-ranks
+        manifest["name"] = f"{manifest['name']}{NAME_SUFFIX}"
     manifest["kind"] = "+".join(k for k in (str(manifest.get("kind", "")).replace("+reranker", ""), "reranker") if k)
     manifest["reranker"] = {"config": result.config.as_dict(), "data": {**result.counts, **(extra or {})},
                             "metrics": {"validation": result.history, "best": result.best,

@@ -120,7 +120,7 @@ def choose_rank_prior(model: CrossEncoder, val: Sequence[Pair], candidates: Cand
     """The RANK_PRIORS value that gives the validation texts the best recall@k when their
     candidates' top `depth` is re-ranked (ties: the smaller); sets it on `model`, returns the
     recall for each."""
-    from coldstart.text_retrieval import rerank
+    from coldstart.text_retrieval import by_score
 
     hits: dict[str, set[str]] = defaultdict(set)
     for p in val:
@@ -129,11 +129,15 @@ def choose_rank_prior(model: CrossEncoder, val: Sequence[Pair], candidates: Cand
     texts = [t for t in sorted(hits) if candidates.get(t)]
     if not texts:
         return {}
-    scores = {t: model.score_texts(t, list(candidates[t][:depth])) for t in texts}
+    heads = {t: list(candidates[t][:depth]) for t in texts}
+    flat = model.scores([t for t in texts for _ in heads[t]], [item for t in texts for item in heads[t]])
+    scores, start = {}, 0
+    for t in texts:
+        scores[t], start = flat[start:start + len(heads[t])], start + len(heads[t])
     recall = {}
     for prior in RANK_PRIORS:
-        found = [len(set(rerank(t, list(candidates[t]), {}, lambda q, _: scores[q], depth, prior)[:k])
-                     & hits[t]) / len(hits[t]) for t in texts]
+        found = [len(set(by_score(list(candidates[t]), scores[t], prior)[:k]) & hits[t]) / len(hits[t])
+                 for t in texts]
         recall[f"{prior:g}"] = float(np.mean(found))
     model.rank_prior = float(max(RANK_PRIORS, key=lambda p: (recall[f"{p:g}"], -p)))
     return recall

@@ -57,8 +57,8 @@ def test_the_reranker_orders_the_top_of_the_hybrid_list(encoder: Encoder, catalo
     class SaucepansFirst:
         rank_prior = 0.0
 
-        def score_texts(self, query: str, texts: list[str]) -> np.ndarray:
-            seen.append((query, list(texts)))
+        def scores(self, queries: list[str], texts: list[str]) -> np.ndarray:
+            seen.append((queries[0], list(texts)))
             return np.array([5.0 if "saucepan" in t.lower() else 0.0 for t in texts])
 
     engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, reranker=SaucepansFirst(),
@@ -70,6 +70,13 @@ def test_the_reranker_orders_the_top_of_the_hybrid_list(encoder: Encoder, catalo
     off = Engine(catalog, encoder.encode_users, encoder.version, top_k=3, reranker=SaucepansFirst(),
                  retrieval=RetrievalConfig(rerank_depth=0))
     assert first_items(off, "a drill for my garage", 1)[0].startswith("drill")
+    assert len(seen) == 1  # depth 0: never called
+
+    # a batch's signups and searches are re-read in one call
+    batch = [signup("a drill for my garage"),
+             ("searches", {"event_id": "q-1", "user_id": "u2", "query": "frying pan", "ts": 2})]
+    result = engine.handle_users(batch, {})
+    assert len(result.recommendations) == 2 and len(seen) == 2 and len(seen[1][1]) == 12
 
 
 def test_deleted_items_leave_the_text_retrieval(encoder: Encoder, catalog: Catalog) -> None:

@@ -82,8 +82,8 @@ def test_hybrid_fusion_rewards_agreement_and_the_reranker_orders_the_top() -> No
     class Backwards:
         rank_prior = 0.0
 
-        def score_texts(self, query, texts):
-            return np.arange(len(texts), dtype=np.float32)
+        def scores(self, queries, texts):
+            return np.tile(np.arange(4, dtype=np.float32), len(queries) // 4)
 
     catalogue = Catalogue("toy", np.array([1, 2, 3, 4]), ["a", "b", "c", "d"])
     hybrid = HybridRanker([_Fixed([[1, 2, 3]]), _Fixed([[2, 4, 1]])], catalogue, Backwards())

@@ -13,7 +13,7 @@ from coldstart.finetune import Pair, save_reranker
 from coldstart.finetune.reranker import (RANK_PRIORS, RerankerConfig, graded_pairs, lexical_candidates, train_reranker,
                                          with_hard_negatives)
 from coldstart.reranker import CrossEncoder, has_reranker, load_reranker
-from coldstart.text_retrieval import fuse, rerank
+from coldstart.text_retrieval import by_score, fuse, rerank_many
 from tests.unit.test_finetune import TOPICS, tiny_pairs
 
 ITEMS = [item for _, item in TOPICS] + ["Trail running socks", "Rain boots for kids", "LED strip light",
@@ -71,14 +71,23 @@ def test_version_with_a_reranker_loads_it_and_its_id_covers_it(trained, encoder:
                                trained.model.scores(["garden hose 50 ft"] * 3, texts), atol=1e-4)
 
 
-def test_rerank_reorders_only_the_top_depth() -> None:
+def test_rerank_reorders_only_the_top_depth_of_each_list_in_one_call() -> None:
     texts = {"a": "x", "b": "y", "c": "z", "d": "w"}
-    backwards = lambda query, shown: np.arange(len(shown), dtype=np.float32)  # noqa: E731
-    assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3) == ["c", "b", "a", "d"]
-    assert rerank("q", ["a", "b"], texts, None, 3) == ["a", "b"]
+    calls = []
+
+    class ByText:  # scores a pair by its item text's letter
+        def scores(self, queries, shown):
+            calls.append((list(queries), list(shown)))
+            return np.array([ord(t) for t in shown], dtype=np.float32)
+
+    ranked = rerank_many(["q1", "q2"], [["a", "b", "c", "d"], ["d", "c"]], texts, ByText(), 3)
+    assert ranked == [["c", "b", "a", "d"], ["c", "d"]]  # z > y > x; d (w) stays below the top 3
+    assert calls == [(["q1"] * 3 + ["q2"] * 2, ["x", "y", "z", "w", "z"])]
+    assert rerank_many(["q"], [["a", "b"]], texts, None, 3) == [["a", "b"]]
+    rising = np.array([0.0, 1.0, 2.0])
     # the prior: 2 − 3 ln 3 < 1 − 3 ln 2 < 0 − 3 ln 1, so a strong prior keeps the fused order
-    assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3, rank_prior=3.0) == ["a", "b", "c", "d"]
-    assert rerank("q", ["a", "b", "c", "d"], texts, backwards, 3, rank_prior=0.5) == ["c", "b", "a", "d"]
+    assert by_score(["a", "b", "c", "d"], rising, rank_prior=3.0) == ["a", "b", "c", "d"]
+    assert by_score(["a", "b", "c", "d"], rising, rank_prior=0.5) == ["c", "b", "a", "d"]
     assert fuse([["a", "b", "c"], ["c", "d"]], 3, rrf_k=10) == ["c", "a", "b"]
 
 
