@@ -58,15 +58,18 @@ class CrossEncoder(nn.Module):
 
     def scores(self, queries: Sequence[str], texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Scores of the pairs (queries[i], texts[i]) as float32, in batches, without gradients.
-        A few pairs run on one torch thread, as the encoder does for its small batches."""
+
+        Pairs are batched by length (as sentence-transformers does), so a batch pads little;
+        a few pairs run on one torch thread, as the encoder does for its small batches."""
         if len(queries) != len(texts):
             raise ValueError(f"expected one text per query, got {len(queries)} and {len(texts)}")
         self.eval()
         out = np.empty(len(texts), dtype=np.float32)
+        by_length = np.argsort([len(q) + len(t) for q, t in zip(queries, texts)], kind="stable")
         with torch.inference_mode(), _torch_threads(1 if len(texts) <= 8 else 0):
             for start in range(0, len(texts), batch_size):
-                stop = start + batch_size
-                out[start:stop] = self(queries[start:stop], texts[start:stop]).float().numpy()
+                rows = by_length[start:start + batch_size]
+                out[rows] = self([queries[i] for i in rows], [texts[i] for i in rows]).float().numpy()
         return out
 
     def save(self, directory: Path) -> list[str]:
