@@ -109,6 +109,12 @@ def run(args: argparse.Namespace, logged: Logged | None = None) -> dict[str, Any
             "current": model_registry.current(args.out)}
 
 
+def _given(args: argparse.Namespace, **fields: str) -> dict[str, Any]:
+    """The config fields whose command-line option was given (others keep the config's default)."""
+    return {field: getattr(args, option) for field, option in fields.items()
+            if getattr(args, option, None) is not None}
+
+
 def _run_reranker(args: argparse.Namespace, logged: Logged | None) -> dict[str, Any]:
     """`--reranker`: train a cross-encoder on the pairs (a dataset's judged rows, graded) and save it
     with --base's encoder as a new version."""
@@ -118,7 +124,8 @@ def _run_reranker(args: argparse.Namespace, logged: Logged | None) -> dict[str, 
 
     encoder_version = str(model_registry.resolve(args.base, args.out).name) if args.base else None
     config = RerankerConfig(epochs=args.epochs, max_pairs=args.rr_pairs, eval_every=args.rr_eval_every,
-                            patience=args.patience, seed=args.seed, threads=args.threads)
+                            patience=args.patience, seed=args.seed, threads=args.threads,
+                            **_given(args, lr="rr_lr", head_std="rr_head_std"))
     candidates = None
     if args.dataset:
         from coldstart.encoder import load_encoder

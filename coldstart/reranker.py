@@ -39,11 +39,15 @@ class CrossEncoder(nn.Module):
         self.rank_prior = rank_prior  # see coldstart.text_retrieval.RetrievalConfig
 
     @classmethod
-    def from_base(cls, base: str = "") -> CrossEncoder:
-        """An untrained re-ranker on the `base` model spec ("" = the bundled model); head at zero."""
+    def from_base(cls, base: str = "", head_std: float = 0.0) -> CrossEncoder:
+        """An untrained re-ranker on the `base` model spec ("" = the bundled model). Its head's
+        weights are drawn with `head_std` (0: all zero, so every pair scores alike); the bias is 0."""
         pipeline, _, _ = build_pipeline(base)
         head = nn.Linear(pipeline[0].dim, 1)
-        nn.init.zeros_(head.weight)
+        if head_std > 0:
+            nn.init.normal_(head.weight, std=head_std)
+        else:
+            nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
         return cls(pipeline[0], head)
 

@@ -201,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "--base's encoder (a version id; default: the bundled model)")
     finetune.add_argument("--rr-pairs", type=int, default=32000,
                           help="re-ranker: train on at most N pairs (0: all)")
+    finetune.add_argument("--rr-lr", type=float, default=None,
+                          help="re-ranker: peak learning rate (default: RerankerConfig's, 5e-4)")
+    finetune.add_argument("--rr-head-std", type=float, default=None,
+                          help="re-ranker: std of the head's initial weights (default 0: zero head)")
     finetune.add_argument("--rr-eval-every", type=int, default=400,
                           help="re-ranker: steps between validations (0: each epoch)")
     finetune.set_defaults(handler=_finetune)

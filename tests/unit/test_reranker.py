@@ -51,7 +51,25 @@ def test_training_moves_the_reranker_and_keeps_the_best_validation(trained) -> N
     assert trained.prior_recall[f"{trained.model.rank_prior:g}"] == max(trained.prior_recall.values())
     scores = trained.model.scores(["cordless drill"] * 2, ["DEWALT 20V MAX cordless drill driver kit",
                                                           "Sourdough baking book"])
-    assert scores[0] > scores[1]  # an untrained head scores every pair 0
+    assert scores[0] > scores[1]  # an untrained head (head_std 0) scores every pair 0
+
+
+@pytest.mark.parametrize("head_std", [0.0, 0.02])
+def test_the_adapters_learn_from_the_first_step_only_when_the_head_starts_random(head_std: float) -> None:
+    import torch
+
+    from coldstart.finetune.adapters import add_lora
+
+    model = CrossEncoder.from_base("", head_std)
+    add_lora(model.transformer, 4, 8, ("query", "value"))
+    with torch.no_grad():  # LoRA's B starts at zero; give it weights so A's gradient shows too
+        for name, weight in model.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(std=0.01)
+    logits = model(["cordless drill", "garden hose"], ["DEWALT cordless drill", "Sourdough baking book"])
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([1.0, 0.0])).backward()
+    adapter_grads = [w.grad.abs().sum().item() for n, w in model.named_parameters() if "lora_" in n]
+    assert adapter_grads and (all(g > 0 for g in adapter_grads) if head_std else all(g == 0 for g in adapter_grads))
 
 
 def test_version_with_a_reranker_loads_it_and_its_id_covers_it(trained, encoder: Encoder, tmp_path: Path) -> None:
@@ -102,7 +120,7 @@ def test_cli_trains_a_reranker_from_recorded_events(tmp_path: Path, capsys: pyte
 
     sample = Path(__file__).resolve().parents[2] / "streams" / "sample"
     code = cli_main(["finetune", "--events", str(sample), "--out", str(tmp_path), "--reranker", "--rr-pairs", "200",
-                     "--rr-eval-every", "0", "--set-current", "--quiet"])
+                     "--rr-eval-every", "0", "--rr-lr", "1e-3", "--rr-head-std", "0.02", "--set-current", "--quiet"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     version = printed["model_version"]
@@ -111,4 +129,5 @@ def test_cli_trains_a_reranker_from_recorded_events(tmp_path: Path, capsys: pyte
     assert manifest["reranker"]["data"]["source"] == "events:sample"
     assert 0 < manifest["reranker"]["data"]["train_pairs"] <= 200
     assert "rank_prior" in manifest["reranker"]["metrics"]
+    assert (manifest["reranker"]["config"]["lr"], manifest["reranker"]["config"]["head_std"]) == (1e-3, 0.02)
     assert load_encoder(str(tmp_path / version), cache_size=0).reranker is not None
