@@ -18,7 +18,6 @@ from coldstart.index.base import ItemIndex
 from coldstart.lexical_index import LexicalIndex
 
 
-
 @dataclass(frozen=True)
 class RetrievalConfig:
     """Candidates per source, the fusion constant and how many fused items the re-ranker reads.
@@ -64,14 +63,17 @@ def rerank_many(queries: Sequence[str], lists: Sequence[Sequence[Any]], texts: M
     costs one pass over the model."""
     if reranker is None or depth <= 1:
         return [list(ids) for ids in lists]
-    heads = [list(ids[:depth]) for ids in lists]
+    heads = [[texts.get(i, "") for i in ids[:depth]] for ids in lists]
+    return [by_score(list(ids), scores, rank_prior)
+            for ids, scores in zip(lists, score_heads(reranker, queries, heads))]
+
+
+def score_heads(reranker: Any, queries: Sequence[str], heads: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """The re-ranker's scores of each query against its own item texts, all pairs in one call."""
     flat = reranker.scores([q for q, head in zip(queries, heads) for _ in head],
-                           [texts.get(i, "") for head in heads for i in head])
-    out, start = [], 0
-    for ids, head in zip(lists, heads):
-        out.append(by_score(list(ids), flat[start:start + len(head)], rank_prior))
-        start += len(head)
-    return out
+                           [text for head in heads for text in head])
+    bounds = np.cumsum([0] + [len(head) for head in heads])
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class TextRetriever:

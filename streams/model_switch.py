@@ -86,10 +86,8 @@ class ModelSwitcher:
             return
         # A version that only adds a re-ranker has the served encoder's vectors: share its cache
         # (RocksDB allows one open handle per directory and process).
-        shared = state.vectors if state.encoder is not None and \
-            state.encoder.vectors_version == encoder.vectors_version else None
-        cache = shared if shared is not None else TextVectorCache(settings.data_dir, encoder.vectors_version,
-                                                                  encoder.dim)
+        shares = state.encoder is not None and state.encoder.vectors_version == encoder.vectors_version
+        cache = state.vectors if shares else TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim)
         try:
             async with state.catalog_lock:
                 contents = state.engine.catalog.contents()
@@ -105,10 +103,10 @@ class ModelSwitcher:
                                                  encoder.reranker)
                 previous = state.install(encoder, engine, cache)
         except BaseException:
-            if cache is not shared:
+            if not shares:
                 cache.close()
             raise
-        if previous is not None and previous is not cache:
+        if previous is not None and not shares:
             previous.close()
         log.warning("coldstart: now serving model %s (was %s): %d items, %d ads re-embedded "
                     "in %.1fs", encoder.version, serving, len(catalog), len(catalog.ads()),
