@@ -6,19 +6,21 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldstart.lexical_index import tokenize  # one tokenizer for the worker and the evaluation
+from coldstart.lexical_index import WORDS, Analyzer, tokenize  # the worker's terms and constants
 
 __all__ = ["BM25", "tokenize"]
 
 
 class BM25:
-    """BM25 (k1, b) with the non-negative idf log(1 + (N − df + 0.5) / (df + 0.5))."""
+    """BM25 over the analyzer's terms (words by default) with its k1 and b, and the non-negative
+    idf log(1 + (N − df + 0.5) / (df + 0.5))."""
 
-    def __init__(self, corpus: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, corpus: Sequence[str], analyzer: Analyzer = WORDS) -> None:
+        self.analyzer, k1, b = analyzer, analyzer.k1, analyzer.b
         self.vocab: dict[str, int] = {}
         rows, cols = [], []
         for d, text in enumerate(corpus):
-            for tok in tokenize(text):
+            for tok in analyzer.terms(text):
                 rows.append(d)
                 cols.append(self.vocab.setdefault(tok, len(self.vocab)))
         ones = np.ones(len(rows), dtype=np.float64)
@@ -37,7 +39,7 @@ class BM25:
         """Query term counts over the corpus vocabulary (unknown terms dropped)."""
         rows, cols = [], []
         for q, text in enumerate(queries):
-            for tok in tokenize(text):
+            for tok in self.analyzer.terms(text):
                 if tok in self.vocab:
                     rows.append(q)
                     cols.append(self.vocab[tok])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from coldstart.evaluation.bm25 import BM25
-from coldstart.lexical_index import LexicalIndex
+from coldstart.lexical_index import TRIGRAMS, WORDS, LexicalIndex, char_trigrams
 
 TEXTS = {
     "a": "DEWALT 20-Volt Max Cordless Drill Driver Kit",
@@ -63,3 +63,39 @@ def test_empty_and_unknown_queries_find_nothing():
     assert lexical.search("!!!", 3)[0] == [] and lexical.search("hammer", 3)[0] == []
     with pytest.raises(ValueError):
         lexical.upsert(["x", "y"], ["one"])
+
+
+def test_trigrams_span_word_boundaries_of_the_normalised_text():
+    assert char_trigrams("Toliet  SEAT!") == [" to", "tol", "oli", "lie", "iet", "et ", "t s", " se", "sea",
+                                              "eat", "at "]
+    assert char_trigrams("!!!") == []
+
+
+@pytest.mark.parametrize("query", ["cordles dril", "drills", "deckstain", "volt"])
+def test_trigram_scores_match_the_offline_bm25(query):
+    index = LexicalIndex(TRIGRAMS)
+    index.upsert(list(TEXTS), list(TEXTS.values()))
+    offline = BM25(list(TEXTS.values()), TRIGRAMS).scores([query])[0]
+    ids, scores = index.search(query, 5)
+    assert dict(zip(ids, scores.tolist())) == pytest.approx({i: s for i, s in zip(TEXTS, offline) if s > 0},
+                                                             rel=1e-5)
+
+
+def test_trigrams_find_a_misspelled_word_that_words_miss():
+    words, trigrams = LexicalIndex(WORDS), LexicalIndex(TRIGRAMS)
+    for index in (words, trigrams):
+        index.upsert(list(TEXTS), list(TEXTS.values()))
+    assert words.search("waterprof jaket", 5)[0] == []
+    assert trigrams.search("waterprof jaket", 5)[0][0] == "e"
+
+
+def test_many_deletes_compact_the_index_and_keep_its_scores():
+    index = LexicalIndex()
+    index.upsert([f"old-{i}" for i in range(3000)], ["cordless drill"] * 3000)
+    index.upsert(list(TEXTS), list(TEXTS.values()))
+    index.delete([f"old-{i}" for i in range(3000)])
+    assert len(index._ids) == len(TEXTS)  # the dead slots are gone, not only skipped
+    offline = BM25(list(TEXTS.values())).scores(["cordless drill"])[0]
+    ids, scores = index.search("cordless drill", 5)
+    assert dict(zip(ids, scores.tolist())) == pytest.approx({i: s for i, s in zip(TEXTS, offline) if s > 0},
+                                                             rel=1e-5)
