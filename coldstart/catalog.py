@@ -10,7 +10,7 @@ import numpy as np
 from coldstart.ads import Ad
 from coldstart.index import IndexConfig, ItemIndex, make_index
 from coldstart.item_text import ad_text, item_text
-from coldstart.lexical_index import LexicalIndex
+from coldstart.lexical_index import TRIGRAMS, WORDS, LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,12 @@ class AdEntry:
 
 class Catalog:
     """Upserts and deletes of items and ads, applied in batches with one encoder call each.
-    Item texts are indexed twice: as vectors (`index`) and as words (`lexical`, BM25)."""
+    Item texts are indexed three times: as vectors (`index`), and for BM25 as words and as
+    character trigrams (`lexical`)."""
 
     def __init__(self, dim: int, index_config: IndexConfig | None = None) -> None:
         self.index: ItemIndex = make_index(dim, index_config)
-        self.lexical = LexicalIndex()
+        self.lexical = (LexicalIndex(WORDS), LexicalIndex(TRIGRAMS))
         self.index_config = index_config
         self.titles: dict[str, str] = {}
         self.texts: dict[str, str] = {}  # item_id -> the text its vector came from
@@ -57,7 +58,8 @@ class Catalog:
         live = _live(latest)
         if gone:
             self.index.delete([i for i in gone if i in self.index])
-            self.lexical.delete(gone)
+            for lexical in self.lexical:
+                lexical.delete(gone)
             for item_id in gone:
                 self.titles.pop(item_id, None)
                 self.texts.pop(item_id, None)
@@ -66,7 +68,8 @@ class Catalog:
             self.index.upsert(ids, vectors)
             self.titles.update({e["item_id"]: str(e["title"]) for e in live})
             self.texts.update({e["item_id"]: item_text(e) for e in live})
-            self.lexical.upsert(ids, [self.texts[i] for i in ids])
+            for lexical in self.lexical:
+                lexical.upsert(ids, [self.texts[i] for i in ids])
         self._ad_cache = None
         return len(latest)
 
@@ -129,7 +132,8 @@ class CatalogContents:
             catalog.index.upsert(ids, encode([self.items[i][1] for i in ids]))
         catalog.titles = {i: title for i, (title, _) in self.items.items()}
         catalog.texts = {i: text for i, (_, text) in self.items.items()}
-        catalog.lexical.upsert(ids, [catalog.texts[i] for i in ids])
+        for lexical in catalog.lexical:
+            lexical.upsert(ids, [catalog.texts[i] for i in ids])
         with_text = [e for e in self.ads.values() if e.text]
         vectors = encode([ad_text({"text": e.text}) for e in with_text]) if with_text else []
         catalog._ads = dict(self.ads)

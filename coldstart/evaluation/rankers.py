@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from coldstart.evaluation.bm25 import BM25
 from coldstart.evaluation.datasets import Catalogue, MovieLensUser
+from coldstart.lexical_index import WORDS, Analyzer
 from coldstart.text_retrieval import RetrievalConfig, fuse, rank_prior_of, rerank_many
 
 CHUNK = 256
@@ -52,12 +53,11 @@ class PopularityRanker:
 
 
 class BM25Ranker:
-    """BM25 over the item texts."""
+    """BM25 over the item texts' words, or another analyzer's terms (coldstart.lexical_index)."""
 
-    name = "bm25"
-
-    def __init__(self, catalogue: Catalogue, k1: float = 1.2, b: float = 0.75) -> None:
-        self.ids, self.bm25 = catalogue.ids, BM25(catalogue.texts, k1, b)
+    def __init__(self, catalogue: Catalogue, analyzer: Analyzer = WORDS) -> None:
+        self.ids, self.bm25 = catalogue.ids, BM25(catalogue.texts, analyzer)
+        self.name = "bm25" if analyzer == WORDS else f"bm25-{analyzer.name}"
 
     def rank(self, queries: Sequence[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
         parts = [top_k(self.bm25.scores(queries[s]), k) for s in _chunks(len(queries))]

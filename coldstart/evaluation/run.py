@@ -16,11 +16,13 @@ from coldstart.evaluation.datasets import HomeDepot, MovieLens, load_home_depot,
 from coldstart.evaluation.movielens_blend import REPLAY_VARIANTS, replay_rankers_for
 from coldstart.evaluation.report import write_report
 from coldstart.evaluation.vector_cache import item_vectors
+from coldstart.lexical_index import TRIGRAMS
 
-HOME_DEPOT_RANKERS = ("popularity", "bm25", "dense", "hybrid")
+HOME_DEPOT_RANKERS = ("popularity", "bm25", "bm25-trigrams", "dense", "hybrid")
+HYBRID_SOURCES = ("bm25", "bm25-trigrams", "dense")
 RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
 MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
-TEXT_FREE = {"popularity", "bm25", "item_cf", "live_popularity", "collaborative",
+TEXT_FREE = {"popularity", "bm25", "bm25-trigrams", "item_cf", "live_popularity", "collaborative",
              "popularity+collaborative"}
 
 
@@ -42,15 +44,16 @@ def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = Non
     make = {
         "popularity": lambda: R.PopularityRanker(cat, counts),
         "bm25": lambda: R.BM25Ranker(cat),
+        "bm25-trigrams": lambda: R.BM25Ranker(cat, TRIGRAMS),
         "dense": lambda: R.DenseRanker(cat, encoder, item_vectors(encoder, cat)),
         "hybrid": lambda: R.HybridRanker(sources(), cat),
         RERANKED: lambda: R.HybridRanker(sources(), cat, encoder.reranker),
     }
 
     def sources() -> list[R.Ranker]:
-        for name in ("bm25", "dense"):
+        for name in HYBRID_SOURCES:  # the worker's order (coldstart.catalog, text_retrieval)
             built.setdefault(name, make[name]())
-        return [built["bm25"], built["dense"]]
+        return [built[name] for name in HYBRID_SOURCES]
 
     for name in names:
         if name not in built:

@@ -23,7 +23,7 @@ from coldstart.errors import ConfigError
 from coldstart.finetune.adapters import add_lora
 from coldstart.finetune.early_stopping import EarlyStopping
 from coldstart.finetune.pairs import Pair, split_by_text
-from coldstart.lexical_index import LexicalIndex
+from coldstart.lexical_index import TRIGRAMS, WORDS, Analyzer, LexicalIndex
 from coldstart.reranker import MAX_PAIR_TOKENS, CrossEncoder
 
 
@@ -76,27 +76,29 @@ Candidates = Mapping[str, Sequence[str]]  # text -> item texts a retrieval ranks
 RANK_PRIORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
-def lexical_candidates(texts: Sequence[str], items: Sequence[str], depth: int) -> dict[str, list[str]]:
-    """Each text's BM25 top `depth` among `items`."""
-    lexical = LexicalIndex()
+def lexical_candidates(texts: Sequence[str], items: Sequence[str], depth: int,
+                       analyzer: Analyzer = WORDS) -> dict[str, list[str]]:
+    """Each text's BM25 top `depth` among `items` (BM25 over the analyzer's terms)."""
+    lexical = LexicalIndex(analyzer)
     lexical.upsert([str(i) for i in range(len(items))], list(items))
     return {text: [items[int(i)] for i in lexical.search(text, depth)[0]] for text in texts}
 
 
 def hybrid_candidates(texts: Sequence[str], items: Sequence[str], item_vectors: np.ndarray,
                       text_vectors: np.ndarray, depth: int) -> dict[str, list[str]]:
-    """Each text's top `depth` among `items` as a worker ranks them before re-ranking: BM25 and
-    dense fused (coldstart.text_retrieval)."""
+    """Each text's top `depth` among `items` as a worker ranks them before re-ranking: BM25 over
+    words and over trigrams, then dense, fused (coldstart.text_retrieval)."""
     from coldstart.text_retrieval import RetrievalConfig, fuse
 
-    lexical = lexical_candidates(texts, items, depth)
+    lexical = [lexical_candidates(texts, items, depth, analyzer) for analyzer in (WORDS, TRIGRAMS)]
     out = {}
     for start in range(0, len(texts), 256):
         scores = text_vectors[start:start + 256] @ item_vectors.T
         top = np.argpartition(-scores, min(depth, scores.shape[1] - 1), axis=1)[:, :depth]
         for row, text in enumerate(texts[start:start + 256]):
             dense = top[row][np.argsort(-scores[row, top[row]], kind="stable")]
-            out[text] = fuse([[items[int(i)] for i in dense], lexical[text]], depth, RetrievalConfig().rrf_k)
+            out[text] = fuse([*(ranked[text] for ranked in lexical), [items[int(i)] for i in dense]], depth,
+                             RetrievalConfig().rrf_k)
     return out
 
 
