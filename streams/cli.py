@@ -109,7 +109,7 @@ def _embed(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from coldstart.evaluation.run import run_eval
 
-    paths = run_eval(args.dataset, Path(args.out), model=args.model, limit=args.limit)
+    paths = run_eval(args.dataset, Path(args.out), model=args.model, limit=args.limit, split=args.split)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", default="reports")
     evaluate.add_argument("--model", default=None)
     evaluate.add_argument("--limit", type=int, default=0, help="evaluate the first N queries/users")
+    evaluate.add_argument("--split", choices=["test", "train"], default="test",
+                          help="Home Depot queries: test (the protocol's figures) or train (to choose "
+                               "settings that involve no training without looking at the test split)")
     evaluate.set_defaults(handler=_eval)
 
     bench = sub.add_parser("bench", help="benchmarks: encoder, or the pipeline end to end")

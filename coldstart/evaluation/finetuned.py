@@ -43,19 +43,20 @@ def tuned_item_vectors(tuned: Encoder, base: Encoder, catalogue: Catalogue) -> n
 
 
 def evaluate_with_version(model: str, limit: int | None = None, data: HomeDepot | None = None,
-                          record: bool = True) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+                          record: bool = True, split: str = "test") -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Baselines (popularity, BM25, zero-shot dense and hybrid) and the version's dense and hybrid
-    (`dense-ft`, `hybrid-ft`); full-protocol figures are recorded in the version's manifest."""
+    (`dense-ft`, `hybrid-ft`); full-protocol figures (all test queries) are recorded in the
+    version's manifest."""
     from coldstart import model_registry
 
     data = data or load_home_depot()
     spec = model_registry.model_spec(model)
     base, tuned = load_encoder(None, cache_size=0), load_encoder(spec, cache_size=0)
-    results = evaluate_home_depot(base, None, limit, data)
+    results = evaluate_home_depot(base, None, limit, data, split)
     tuned_item_vectors(tuned, base, data.catalogue)
     tuned_rankers = (*TUNED_RANKERS, RERANKED) if tuned.reranker is not None else TUNED_RANKERS
-    for name, row in evaluate_home_depot(tuned, tuned_rankers, limit, data).items():
+    for name, row in evaluate_home_depot(tuned, tuned_rankers, limit, data, split).items():
         results[f"{name}-ft"] = row
-    if record and not limit and spec and os.path.isdir(spec):
+    if record and not limit and split == "test" and spec and os.path.isdir(spec):
         model_registry.record_metrics(spec, {"home_depot": {k: results[f"{k}-ft"] for k in tuned_rankers}})
-    return results, {"model": tuned.version, "base": base.version, "limit": limit or None}
+    return results, {"model": tuned.version, "base": base.version, "limit": limit or None, "split": split}

@@ -20,7 +20,8 @@ from coldstart.lexical_index import TRIGRAMS
 
 HOME_DEPOT_RANKERS = ("popularity", "bm25", "bm25-trigrams", "dense", "hybrid")
 HYBRID_SOURCES = ("bm25", "bm25-trigrams", "dense")
-RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
+RERANKED = "reranked"
+SPLITS = ("test", "train")  # the hybrid with the version's re-ranker: what a worker serves for a text
 MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
 TEXT_FREE = {"popularity", "bm25", "bm25-trigrams", "item_cf", "live_popularity", "collaborative",
              "popularity+collaborative"}
@@ -63,12 +64,13 @@ def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = Non
 
 def evaluate_home_depot(
     encoder: Any = None, rankers: Sequence[str] | None = None, limit_queries: int | None = None,
-    data: HomeDepot | None = None,
+    data: HomeDepot | None = None, split: str = "test",
 ) -> dict[str, dict[str, float]]:
-    """recall@10, recall@100, MRR@100, nDCG@10 (gain = relevance − 1) and coverage@10 per ranker."""
+    """recall@10, recall@100, MRR@100, nDCG@10 (gain = relevance − 1) and coverage@10 per ranker,
+    over the test queries (or, `split="train"`, the train split's: see HomeDepot.train_queries)."""
     data = data or load_home_depot()
     names = rankers or (HOME_DEPOT_RANKERS if encoder is not None else ("popularity", "bm25"))
-    queries = data.test_queries[: limit_queries or None]
+    queries = _queries(data, split)[: limit_queries or None]
     texts = [q.text for q in queries]
     results = {}
     for name, ranker in home_depot_rankers(data, names, encoder).items():
@@ -82,6 +84,12 @@ def evaluate_home_depot(
             "coverage@10": M.catalogue_coverage(ids, len(data.catalogue), 10),
         }
     return results
+
+
+def _queries(data: HomeDepot, split: str) -> list[Any]:
+    if split not in SPLITS:
+        raise ConfigError(f"expected split {' or '.join(SPLITS)}, got {split!r}")
+    return data.test_queries if split == "test" else data.train_queries()
 
 
 def movielens_rankers(data: MovieLens, names: Sequence[str], encoder: Any = None) -> dict[str, R.Ranker]:
@@ -119,21 +127,30 @@ def evaluate_movielens(
     return results
 
 
-def run_eval(dataset: str, out_dir: Path | str, model: str | None = None, limit: int | None = None) -> list[Path]:
-    """Load the encoder, evaluate one dataset (first `limit` queries/users; 0 or None: all), write the report."""
+def run_eval(dataset: str, out_dir: Path | str, model: str | None = None, limit: int | None = None,
+             split: str = "test") -> list[Path]:
+    """Load the encoder, evaluate one dataset (first `limit` queries/users; 0 or None: all), write
+    the report. `split="train"`: Home Depot's train-split queries, for choices made without
+    training (HomeDepot.train_queries)."""
     from coldstart.encoder import load_encoder
 
-    evaluate = {"home_depot": evaluate_home_depot, "movielens": evaluate_movielens}.get(dataset)
-    if evaluate is None:
+    if dataset not in ("home_depot", "movielens"):
         raise ConfigError(f"expected dataset home_depot or movielens, got {dataset!r}")
+    if split != "test" and dataset != "home_depot":
+        raise ConfigError(f"expected split test for {dataset} (only Home Depot has a train split of queries), "
+                          f"got {split!r}")
     if model and dataset == "home_depot":  # a model version: its rankers beside the zero-shot baselines
         from coldstart.evaluation.finetuned import evaluate_with_version
 
-        results, meta = evaluate_with_version(model, limit)
+        results, meta = evaluate_with_version(model, limit, split=split)
         return list(write_report(results, Path(out_dir), dataset, meta).values())
     encoder, started = load_encoder(model), time.time()
-    results = evaluate(encoder, None, limit)
-    meta = {"model": encoder.version, "limit": limit or None, "seconds": round(time.time() - started, 1)}
+    if dataset == "home_depot":
+        results = evaluate_home_depot(encoder, None, limit, split=split)
+    else:
+        results = evaluate_movielens(encoder, None, limit)
+    meta = {"model": encoder.version, "limit": limit or None, "split": split,
+            "seconds": round(time.time() - started, 1)}
     return list(write_report(results, Path(out_dir), dataset, meta).values())
 
 
@@ -144,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", default="reports")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--split", choices=SPLITS, default="test")
     args = parser.parse_args(argv)
-    for path in run_eval(args.dataset, args.out, args.model, args.limit):
+    for path in run_eval(args.dataset, args.out, args.model, args.limit, args.split):
         print(path)
 
 

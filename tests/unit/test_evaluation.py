@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coldstart.errors import ConfigError
 from coldstart.evaluation.bm25 import BM25, tokenize
 from coldstart.evaluation.datasets import Catalogue, datasets_root, is_test_term, load_home_depot, load_movielens
 from coldstart.evaluation.rankers import HybridRanker, top_k
@@ -27,6 +28,18 @@ def test_home_depot_protocol_counts() -> None:
     assert len(data.test_queries) == 1_432
     assert all(is_test_term(q.text) and q.relevant for q in data.test_queries)
     assert not any(is_test_term(term) for term, _, _ in data.train)
+
+
+@needs_data
+def test_train_split_queries_never_touch_the_test_split() -> None:
+    data = load_home_depot()
+    queries = data.train_queries()
+    assert len(queries) > 3 * len(data.test_queries)
+    assert not any(is_test_term(q.text) for q in queries) and all(q.relevant for q in queries)
+    bm25 = evaluate_home_depot(None, ["bm25"], 200, data, split="train")["bm25"]
+    assert 0.2 < bm25["recall@10"] < 0.8  # a real retrieval over judged queries, not an empty list
+    with pytest.raises(ConfigError):
+        evaluate_home_depot(None, ["bm25"], 10, data, split="validation")
 
 
 @needs_data
