@@ -7,8 +7,8 @@ still get their output: at-least-once allows a repeat, never a loss.
 
 Recommendations are blended (coldstart.blend): content, co-occurrence and popularity, with the
 weights of a strategy a Thompson bandit picks per list. A list a signup or search triggers
-takes its content order from the text retrieval (coldstart.text_retrieval: BM25 and dense
-fused, the top re-ranked when the model version has a re-ranker). The rng is seeded from the
+takes its content order from the text retrieval (coldstart.text_retrieval: two BM25s and
+dense fused, the top re-ranked when the model version has a re-ranker). The rng is seeded from the
 recommendation_id, so a repeat of a list ranks like the first. What the engine learns from is
 returned, not applied: co-occurrence row updates (for new clicks only) and feedback counts
 ("arm:", "item:", "ad:" keys: shown, clicked); the streaming layer routes them to their tables and
@@ -238,8 +238,8 @@ class Engine:
 
     def _text_ranked(self, events: Sequence[tuple[str, Mapping[str, Any]]],
                      vectors: Mapping[int, np.ndarray]) -> dict[int, list[str]]:
-        """For each text event (by position), the catalogue ranked for its text alone: BM25 and
-        dense fused, the tops re-ranked in one call for the whole batch."""
+        """For each text event (by position), the catalogue ranked for its text alone: BM25
+        (words, trigrams) and dense fused, the tops re-ranked in one call for the whole batch."""
         if not vectors:
             return {}
         positions = sorted(vectors)

@@ -1,4 +1,4 @@
-"""Items for a text (a stated interest, a search): BM25 and the dense index fused, the top re-ranked.
+"""Items for a text (a stated interest, a search): BM25 indexes and the dense index fused, the top re-ranked.
 
 Why three stages (README, "Recommendation quality", Home Depot): the dense index finds paraphrases
 that share no word with the query, BM25 over words finds the exact words (brands, sizes) that a

@@ -1,4 +1,5 @@
-"""Engine-only cost of a signup's list, with and without the text retrieval (BM25 + dense fused).
+"""Engine-only cost of a signup's list, with and without the text retrieval (BM25 over words and
+trigrams and dense fused).
 
     PYTHONPATH=. python scripts/profile_signups.py
 

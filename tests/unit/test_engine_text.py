@@ -37,31 +37,31 @@ def first_items(engine: Engine, text: str, n: int = 3) -> list[str]:
     return [i["item_id"] for i in rec["items"][:n]]
 
 
-def test_a_signup_list_follows_the_fused_order_not_the_dense_one() -> None:
-    """Hand-made vectors: dense alone ranks A, B, C; only C has the words; fused, C leads."""
+HAND_MADE_QUERY = (np.array([0.9, 0.4, 0.17, 0.0]) / np.linalg.norm([0.9, 0.4, 0.17, 0.0])).astype(np.float32)
+
+
+@pytest.fixture
+def hand_made() -> tuple[Catalog, Engine]:
+    """Four items on the axes and one query vector for every text: dense alone ranks A, B, C, D."""
     catalog = Catalog(4)
     items = [{"item_id": i, "title": t} for i, t in
              (("A", "garden gnome"), ("B", "patio chair"), ("C", "brass hinge, 3 in."), ("D", "rope"))]
     catalog.apply_items(items, np.eye(4, dtype=np.float32))
-    query = np.array([0.9, 0.4, 0.17, 0.0], dtype=np.float32)
-    query /= np.linalg.norm(query)
-    engine = Engine(catalog, lambda texts: np.tile(query, (len(texts), 1)), "hand-made", top_k=3,
+    engine = Engine(catalog, lambda texts: np.tile(HAND_MADE_QUERY, (len(texts), 1)), "hand-made", top_k=3,
                     blend=BlendConfig(explore_rate=0.0))
-    assert catalog.index.search(query, 3)[0][0] == ["A", "B", "C"]
+    return catalog, engine
+
+
+def test_a_signup_list_follows_the_fused_order_not_the_dense_one(hand_made) -> None:
+    """Only C has the words; fused, C leads."""
+    catalog, engine = hand_made
+    assert catalog.index.search(HAND_MADE_QUERY, 3)[0][0] == ["A", "B", "C"]
     assert first_items(engine, "brass hinge") == ["C", "A", "B"]
 
 
-def test_a_misspelled_signup_still_finds_the_item_by_its_trigrams() -> None:
-    """The same hand-made vectors; no word of "bras hinges" is in any title, but C shares
-    trigrams with it, so C still leads."""
-    catalog = Catalog(4)
-    items = [{"item_id": i, "title": t} for i, t in
-             (("A", "garden gnome"), ("B", "patio chair"), ("C", "brass hinge, 3 in."), ("D", "rope"))]
-    catalog.apply_items(items, np.eye(4, dtype=np.float32))
-    query = np.array([0.9, 0.4, 0.17, 0.0], dtype=np.float32)
-    query /= np.linalg.norm(query)
-    engine = Engine(catalog, lambda texts: np.tile(query, (len(texts), 1)), "hand-made", top_k=3,
-                    blend=BlendConfig(explore_rate=0.0))
+def test_a_misspelled_signup_still_finds_the_item_by_its_trigrams(hand_made) -> None:
+    """No word of "bras hinges" is in any title, but C shares trigrams with it, so C still leads."""
+    catalog, engine = hand_made
     words, trigrams = catalog.lexical
     assert words.search("bras hinges", 3)[0] == [] and trigrams.search("bras hinges", 3)[0] == ["C"]
     assert first_items(engine, "bras hinges") == ["C", "A", "B"]
