@@ -12,7 +12,7 @@ import numpy as np
 from coldstart.errors import ConfigError
 from coldstart.evaluation import metrics as M
 from coldstart.evaluation import rankers as R
-from coldstart.evaluation.datasets import HomeDepot, MovieLens, load_home_depot, load_movielens
+from coldstart.evaluation.datasets import HomeDepot, MovieLens, Query, load_home_depot, load_movielens
 from coldstart.evaluation.movielens_blend import REPLAY_VARIANTS, replay_rankers_for
 from coldstart.evaluation.report import write_report
 from coldstart.evaluation.vector_cache import item_vectors
@@ -20,8 +20,8 @@ from coldstart.lexical_index import TRIGRAMS
 
 HOME_DEPOT_RANKERS = ("popularity", "bm25", "bm25-trigrams", "dense", "hybrid")
 HYBRID_SOURCES = ("bm25", "bm25-trigrams", "dense")
-RERANKED = "reranked"
-SPLITS = ("test", "train")  # the hybrid with the version's re-ranker: what a worker serves for a text
+RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
+SPLITS = ("test", "train")  # which Home Depot queries (HomeDepot.train_queries says when train)
 MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
 TEXT_FREE = {"popularity", "bm25", "bm25-trigrams", "item_cf", "live_popularity", "collaborative",
              "popularity+collaborative"}
@@ -86,7 +86,7 @@ def evaluate_home_depot(
     return results
 
 
-def _queries(data: HomeDepot, split: str) -> list[Any]:
+def _queries(data: HomeDepot, split: str) -> list[Query]:
     if split not in SPLITS:
         raise ConfigError(f"expected split {' or '.join(SPLITS)}, got {split!r}")
     return data.test_queries if split == "test" else data.train_queries()
