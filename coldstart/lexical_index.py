@@ -116,24 +116,23 @@ class LexicalIndex:
         return [self._ids[s] for s in hits.tolist()], scores[hits]  # type: ignore[misc]
 
     def scores(self, text: str) -> np.ndarray:
-        """BM25 of every slot (0 for dead ones); a repeated query term counts each time."""
+        """BM25 of every slot (0 for dead ones); a repeated query term counts each time.
+
+        A text has dozens of trigrams; the work is gathered into a few array operations over all
+        its terms' postings rather than a few per term, which dominated on small catalogues."""
         n = len(self._slot)
-        if not n:
+        terms = [(term, times) for term, times in Counter(self.analyzer.terms(text)).items() if term in self._df]
+        if not n or not terms:
             return np.zeros(len(self._ids), dtype=np.float64)
         avg, k1, b = self._total_length / n, self.analyzer.k1, self.analyzer.b
-        slots, weights = [], []
-        for term, times in Counter(self.analyzer.terms(text)).items():
-            arrays = self._posting_arrays(term)
-            if arrays is None:
-                continue
-            term_slots, counts = arrays
-            idf = np.log1p((n - self._df[term] + 0.5) / (self._df[term] + 0.5))
-            norm = k1 * (1 - b + b * self._lengths[term_slots] / avg)
-            slots.append(term_slots)
-            weights.append(times * idf * counts * (k1 + 1) / (counts + norm))
-        if not slots:
-            return np.zeros(len(self._ids), dtype=np.float64)
-        return np.bincount(np.concatenate(slots), np.concatenate(weights), minlength=len(self._ids))
+        postings = [self._posting_arrays(term) for term, _ in terms]
+        slots = np.concatenate([p[0] for p in postings])
+        counts = np.concatenate([p[1] for p in postings]).astype(np.float64)
+        df = np.array([self._df[term] for term, _ in terms], dtype=np.float64)
+        times = np.array([t for _, t in terms], dtype=np.float64)
+        idf = np.repeat(times * np.log1p((n - df + 0.5) / (df + 0.5)), [len(p[0]) for p in postings])
+        norm = k1 * (1 - b + b * self._lengths[slots] / avg)
+        return np.bincount(slots, idf * counts * (k1 + 1) / (counts + norm), minlength=len(self._ids))
 
     def _add(self, item_id: str, text: str) -> None:
         slot = len(self._ids)
@@ -153,12 +152,10 @@ class LexicalIndex:
             self._df[term] = self._df.get(term, 0) + 1
             self._arrays.pop(term, None)
 
-    def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         cached = self._arrays.get(term)
         if cached is None:
-            postings = self._postings.get(term)
-            if postings is None:
-                return None
+            postings = self._postings[term]
             slots, counts = np.array(postings[0], dtype=np.int32), np.array(postings[1], dtype=np.float32)
             live = self._alive[slots]
             cached = self._arrays[term] = (slots[live], counts[live])
