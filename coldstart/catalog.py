@@ -10,7 +10,7 @@ import numpy as np
 from coldstart.ads import Ad
 from coldstart.index import IndexConfig, ItemIndex, make_index
 from coldstart.item_text import ad_text, item_text
-from coldstart.lexical_index import TRIGRAMS, WORDS, LexicalIndex
+from coldstart.lexical_index import SERVED, LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Catalog:
 
     def __init__(self, dim: int, index_config: IndexConfig | None = None) -> None:
         self.index: ItemIndex = make_index(dim, index_config)
-        self.lexical = (LexicalIndex(WORDS), LexicalIndex(TRIGRAMS))
+        self.lexical = tuple(LexicalIndex(analyzer) for analyzer in SERVED)
         self.index_config = index_config
         self.titles: dict[str, str] = {}
         self.texts: dict[str, str] = {}  # item_id -> the text its vector came from

@@ -45,6 +45,7 @@ class Analyzer:
 WORDS = Analyzer("words", tokenize)
 # k1 and b chosen on Home Depot's 5,550 train-split queries, never the test split (README)
 TRIGRAMS = Analyzer("trigrams", char_trigrams, k1=0.9, b=0.5)
+SERVED = (WORDS, TRIGRAMS)  # the BM25 lists a worker fuses, in order, before the dense one
 
 
 class LexicalIndex:
@@ -63,8 +64,7 @@ class LexicalIndex:
         self._slot: dict[str, int] = {}
         self._ids: list[str | None] = []
         self._texts: list[str | None] = []  # kept to find a deleted item's terms again
-        self._lengths = np.zeros(0, dtype=np.float64)  # 0 for dead slots
-        self._alive = np.zeros(0, dtype=bool)
+        self._lengths = np.zeros(0, dtype=np.float64)  # 0 for dead slots; > 0 for a slot in any posting
         self._total_length = 0.0
         self._postings: dict[str, tuple[array, array]] = {}  # term -> (slots, counts)
         self._df: dict[str, int] = {}  # term -> live items that have it
@@ -97,7 +97,7 @@ class LexicalIndex:
                 if not self._df[term]:
                     del self._df[term], self._postings[term]
             self._total_length -= self._lengths[slot]
-            self._lengths[slot], self._alive[slot] = 0.0, False
+            self._lengths[slot] = 0.0
             self._ids[slot] = self._texts[slot] = None
         if len(self._ids) - len(self._slot) > max(1024, len(self._slot)):
             self._compact()
@@ -141,7 +141,7 @@ class LexicalIndex:
         self._slot[item_id] = slot
         terms = Counter(self.analyzer.terms(text))
         length = float(sum(terms.values()))
-        self._lengths[slot], self._alive[slot] = length, True
+        self._lengths[slot] = length
         self._total_length += length
         for term, count in terms.items():
             postings = self._postings.get(term)
@@ -157,7 +157,7 @@ class LexicalIndex:
         if cached is None:
             postings = self._postings[term]
             slots, counts = np.array(postings[0], dtype=np.int32), np.array(postings[1], dtype=np.float32)
-            live = self._alive[slots]
+            live = self._lengths[slots] > 0  # a live item in a posting has at least that term
             cached = self._arrays[term] = (slots[live], counts[live])
         return cached
 
@@ -165,7 +165,6 @@ class LexicalIndex:
         if size > len(self._lengths):
             extra = max(1024, size - len(self._lengths), len(self._lengths))
             self._lengths = np.concatenate([self._lengths, np.zeros(extra, np.float64)])
-            self._alive = np.concatenate([self._alive, np.zeros(extra, bool)])
 
     def _compact(self) -> None:
         """Rebuild from the live items, so dead slots stop costing memory and time."""

@@ -52,12 +52,17 @@ class PopularityRanker:
         return np.repeat(self.ids[idx], len(queries), 0), np.repeat(scores, len(queries), 0)
 
 
+def bm25_name(analyzer: Analyzer) -> str:
+    """The ranker's name in reports: "bm25" for words (the reference's), "bm25-<analyzer>" else."""
+    return "bm25" if analyzer == WORDS else f"bm25-{analyzer.name}"
+
+
 class BM25Ranker:
     """BM25 over the item texts' words, or another analyzer's terms (coldstart.lexical_index)."""
 
     def __init__(self, catalogue: Catalogue, analyzer: Analyzer = WORDS) -> None:
         self.ids, self.bm25 = catalogue.ids, BM25(catalogue.texts, analyzer)
-        self.name = "bm25" if analyzer == WORDS else f"bm25-{analyzer.name}"
+        self.name = bm25_name(analyzer)
 
     def rank(self, queries: Sequence[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
         parts = [top_k(self.bm25.scores(queries[s]), k) for s in _chunks(len(queries))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,15 @@ from coldstart.evaluation.datasets import HomeDepot, MovieLens, Query, load_home
 from coldstart.evaluation.movielens_blend import REPLAY_VARIANTS, replay_rankers_for
 from coldstart.evaluation.report import write_report
 from coldstart.evaluation.vector_cache import item_vectors
-from coldstart.lexical_index import TRIGRAMS
+from coldstart.lexical_index import SERVED
 
-HOME_DEPOT_RANKERS = ("popularity", "bm25", "bm25-trigrams", "dense", "hybrid")
-HYBRID_SOURCES = ("bm25", "bm25-trigrams", "dense")
+BM25_RANKERS = {R.bm25_name(analyzer): analyzer for analyzer in SERVED}
+HYBRID_SOURCES = (*BM25_RANKERS, "dense")  # the worker's order (coldstart.catalog, text_retrieval)
+HOME_DEPOT_RANKERS = ("popularity", *HYBRID_SOURCES, "hybrid")
 RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
 SPLITS = ("test", "train")  # which Home Depot queries (HomeDepot.train_queries says when train)
 MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
-TEXT_FREE = {"popularity", "bm25", "bm25-trigrams", "item_cf", "live_popularity", "collaborative",
+TEXT_FREE = {"popularity", *BM25_RANKERS, "item_cf", "live_popularity", "collaborative",
              "popularity+collaborative"}
 
 
@@ -44,15 +46,14 @@ def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = Non
     counts = np.bincount([position[pid] for _, pid, _ in data.train], minlength=len(cat))
     make = {
         "popularity": lambda: R.PopularityRanker(cat, counts),
-        "bm25": lambda: R.BM25Ranker(cat),
-        "bm25-trigrams": lambda: R.BM25Ranker(cat, TRIGRAMS),
+        **{name: partial(R.BM25Ranker, cat, analyzer) for name, analyzer in BM25_RANKERS.items()},
         "dense": lambda: R.DenseRanker(cat, encoder, item_vectors(encoder, cat)),
         "hybrid": lambda: R.HybridRanker(sources(), cat),
         RERANKED: lambda: R.HybridRanker(sources(), cat, encoder.reranker),
     }
 
     def sources() -> list[R.Ranker]:
-        for name in HYBRID_SOURCES:  # the worker's order (coldstart.catalog, text_retrieval)
+        for name in HYBRID_SOURCES:
             built.setdefault(name, make[name]())
         return [built[name] for name in HYBRID_SOURCES]
 

@@ -23,7 +23,7 @@ from coldstart.errors import ConfigError
 from coldstart.finetune.adapters import add_lora
 from coldstart.finetune.early_stopping import EarlyStopping
 from coldstart.finetune.pairs import Pair, split_by_text
-from coldstart.lexical_index import TRIGRAMS, WORDS, Analyzer, LexicalIndex
+from coldstart.lexical_index import SERVED, WORDS, Analyzer, LexicalIndex
 from coldstart.reranker import MAX_PAIR_TOKENS, CrossEncoder
 
 
@@ -90,7 +90,7 @@ def hybrid_candidates(texts: Sequence[str], items: Sequence[str], item_vectors: 
     words and over trigrams, then dense, fused (coldstart.text_retrieval)."""
     from coldstart.text_retrieval import RetrievalConfig, fuse
 
-    lexical = [lexical_candidates(texts, items, depth, analyzer) for analyzer in (WORDS, TRIGRAMS)]
+    lexical = [lexical_candidates(texts, items, depth, analyzer) for analyzer in SERVED]
     out = {}
     for start in range(0, len(texts), 256):
         scores = text_vectors[start:start + 256] @ item_vectors.T
