@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from coldstart.ads import Ad
+from coldstart.ads.placement import Ad
 from coldstart.index import IndexConfig, ItemIndex, make_index
-from coldstart.item_text import ad_text, item_text
-from coldstart.lexical_index import SERVED, LexicalIndex
+from coldstart.text.item_text import ad_text, item_text
+from coldstart.text.lexical import SERVED, LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ class CatalogContents:
         for lexical in catalog.lexical:
             lexical.upsert(ids, [catalog.texts[i] for i in ids])
         with_text = [e for e in self.ads.values() if e.text]
-        vectors = encode([ad_text({"text": e.text}) for e in with_text]) if with_text else []
+        vectors: Sequence[np.ndarray] | np.ndarray = (encode([ad_text({"text": e.text}) for e in with_text])
+                                         if with_text else [])
         catalog._ads = dict(self.ads)
         for entry, vec in zip(with_text, vectors):
             catalog._ads[entry.ad_id] = replace(entry, text_vec=vec)

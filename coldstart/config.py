@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coldstart.errors import ConfigError
-from coldstart.text_retrieval import RetrievalConfig
+from coldstart.text.retrieval import RetrievalConfig
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -67,7 +67,7 @@ class Settings:
     rerank_depth: int = 30
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         broker = os.environ.get("COLDSTART_BROKER", "") or cls.broker
         if "://" not in broker:
             broker = f"kafka://{broker}"
@@ -87,7 +87,7 @@ class Settings:
 
     @property
     def retrieval(self) -> RetrievalConfig:
-        """How signups and searches are matched to items (coldstart.text_retrieval)."""
+        """How signups and searches are matched to items (coldstart.text.retrieval)."""
         return RetrievalConfig(rerank_depth=self.rerank_depth)
 
     @property

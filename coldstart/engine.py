@@ -5,37 +5,45 @@ The streaming layer reads the profiles (and served logs) a batch touches, calls
 so it is tested without a broker. Redelivered events (same event_id) change no profile twice but
 still get their output: at-least-once allows a repeat, never a loss.
 
-Recommendations are blended (coldstart.blend): content, co-occurrence and popularity, with the
+Recommendations are blended (coldstart.ranking.blend): content, co-occurrence and popularity, with the
 weights of a strategy a Thompson bandit picks per list. A list a signup or search triggers
-takes its content order from the text retrieval (coldstart.text_retrieval: two BM25s and
+takes its content order from the text retrieval (coldstart.text.retrieval: two BM25s and
 dense fused, the top re-ranked when the model version has a re-ranker). The rng is seeded from the
 recommendation_id, so a repeat of a list ranks like the first. What the engine learns from is
 returned, not applied: co-occurrence row updates (for new clicks only) and feedback counts
 ("arm:", "item:", "ad:" keys: shown, clicked); the streaming layer routes them to their tables and
 every worker loads the tables back with `load_cooccurrence` and `load_feedback`. The page views'
 `ad_slots` events come back among the user events, so the ads a user was shown sit in their served
-log and a later click on what an ad promoted credits the ad (coldstart/ad_feedback.py).
+log and a later click on what an ad promoted credits the ad (coldstart/ads/feedback.py).
 """
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from coldstart.ad_feedback import placed_ads
-from coldstart.bandit import Estimates, Served, ServedLog, ThompsonBandit, place_ads_by_ctr
-from coldstart.blend import EXPLORE, BlendConfig, BlendWeights, recommend_blended
+from coldstart.ads.feedback import placed_ads
+from coldstart.ads.placement import place_ads_by_ctr
+from coldstart.attribution import Served, ServedLog
 from coldstart.catalog import Catalog
-from coldstart.cooccurrence import Cooccurrence, RowUpdate, row_updates
-from coldstart.popularity import Popularity
-from coldstart.profile import (Profile, has_seen, query_vector, with_interaction, with_search,
-                               with_seen, with_signup)
-from coldstart.ranking import Recommendation, Explainer
-from coldstart.text_retrieval import RetrievalConfig, TextRetriever
+from coldstart.events import ad_slots_event, recommendation_event, stable_id
+from coldstart.ranking.bandit import Estimates, ThompsonBandit
+from coldstart.ranking.blend import BlendConfig, BlendWeights, recommend_blended
+from coldstart.ranking.cooccurrence import Cooccurrence, RowUpdate, row_updates
+from coldstart.ranking.explain import CONTENT, EXPLORE_KIND, Explainer, Recommendation
+from coldstart.ranking.popularity import Popularity
+from coldstart.ranking.profile import (
+    Profile,
+    has_seen,
+    query_vector,
+    with_interaction,
+    with_search,
+    with_seen,
+    with_signup,
+)
+from coldstart.text.retrieval import RetrievalConfig, TextRetriever
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 TEXT_FIELD = {"signups": "description", "searches": "query"}
@@ -46,7 +54,6 @@ LIVE_STRATEGIES = {
     "collaborative": BlendWeights(0.7, 1.0, 0.3),
 }
 LIVE_BLEND = BlendConfig(explore_rate=0.1)
-_CONTENT_REASONS = ("like items you viewed", "matches your interests")
 
 
 @dataclass
@@ -100,7 +107,7 @@ class Engine:
         self.cooc = cooccurrence if cooccurrence is not None else Cooccurrence()
         self.strategies = dict(strategies)
         self.blend = blend
-        self.reranker = reranker  # the model version's coldstart.reranker.CrossEncoder, if any
+        self.reranker = reranker  # the model version's coldstart.encoder.reranker.CrossEncoder, if any
         self.retrieval = retrieval
         self.bandit = ThompsonBandit(list(self.strategies))  # arm -> list click rate
         self.items_shown = Estimates()  # item -> impressions and clicks, for exploration
@@ -252,7 +259,7 @@ class Engine:
 
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
                         source_ts: int, text_ranked: Sequence[str] = ()) -> None:
-        rec_id = _stable_id("rec", trigger, trigger_event_id, user)
+        rec_id = stable_id("rec", trigger, trigger_event_id, user)
         profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
         before = dict(log.lists).get(rec_id)
         rng = np.random.default_rng(int(rec_id, 16))
@@ -267,25 +274,20 @@ class Engine:
             b.result.count(f"arm:{arm}", shown=1)
             for item in items:
                 b.result.count(f"item:{item}", shown=1)
-        explored = tuple(p.item_id for p in picks if p.reason == EXPLORE)
+        explored = tuple(p.item_id for p in picks if p.kind == EXPLORE_KIND)
         b.served[user] = log.served(rec_id, Served(arm, items, explored))
-        b.result.recommendations.append({
-            "recommendation_id": rec_id,
-            "user_id": user, "trigger": trigger, "trigger_event_id": trigger_event_id,
-            "items": [{"item_id": p.item_id, "score": p.score, "reason": p.reason} for p in picks],
-            "model_version": self.model_version, "source_ts": source_ts,
-            "produced_ts": now_ms(),
-        })
+        b.result.recommendations.append(recommendation_event(
+            rec_id, user, trigger, trigger_event_id, picks, self.model_version, source_ts))
 
     def _explain_content(self, profile: Profile | None,
                          picks: list[Recommendation]) -> list[Recommendation]:
-        """Content picks name the item (or words) they resemble, as ranking.recommend does."""
-        if profile is None or not any(p.reason in _CONTENT_REASONS for p in picks):
+        """Content picks name the item (or words) they resemble."""
+        if profile is None or not any(p.kind == CONTENT for p in picks):
             return picks
         index = self.catalog.index
         explain = Explainer(profile, index, self.catalog.titles, query_vector(profile)[1])
         return [replace(p, reason=explain(p.item_id, index.vectors([p.item_id])[0]))
-                if p.reason in _CONTENT_REASONS else p for p in picks]
+                if p.kind == CONTENT else p for p in picks]
 
     # --- page views ----------------------------------------------------------------------------
     def handle_page_views(self, events: Sequence[Mapping[str, Any]],
@@ -301,13 +303,7 @@ class Engine:
             placements = place_ads_by_ctr(user_vec, ads, slots, self.ad_ctr,
                                           popularity=self.popularity,
                                           exclude_items=profile.purchased if profile else ())
-            out.append({
-                "placement_id": _stable_id("ads", event["event_id"], event["user_id"]),
-                "user_id": event["user_id"], "page_id": event["page_id"],
-                "trigger_event_id": event["event_id"],
-                "placements": [_placement(p) for p in placements],
-                "source_ts": event["ts"], "produced_ts": now_ms(),
-            })
+            out.append(ad_slots_event(event, placements))
         return out
 
     def _context_vector(self, item_id: str | None) -> np.ndarray | None:
@@ -327,19 +323,3 @@ def _with_context(user_vec: np.ndarray | None, item_vec: np.ndarray | None) -> n
 def _event_ts(event: Mapping[str, Any]) -> int:
     """Event time: `ts`, or for an ad_slots event the page view's (`source_ts`)."""
     return int(event["ts"] if "ts" in event else event["source_ts"])
-
-
-def _placement(p: Any) -> dict[str, Any]:
-    out = {"slot_id": p.slot_id, "ad_id": p.ad_id, "score": round(float(p.score), 6)}
-    if p.item_id is not None:
-        out["item_id"] = p.item_id
-    return out
-
-
-def _stable_id(*parts: str) -> str:
-    """The same trigger gives the same id, so a redelivered event's repeat is recognisable."""
-    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:20]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -5,18 +5,17 @@ import copy
 import functools
 import json
 import math
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import fastjsonschema
 
 from coldstart.errors import ColdstartError, InvalidEventError
+from schemas.topics import CONTRACT, MODEL_UPDATES_SCHEMA
 
-TOPICS: tuple[str, ...] = (
-    "catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions",
-    "recommendations", "ad_slots", "dead_letters",
-)
-INTERNAL: tuple[str, ...] = ("model_updates",)  # topics only the workers and tools use
+TOPICS: tuple[str, ...] = CONTRACT  # one schema per contract topic
+INTERNAL: tuple[str, ...] = (MODEL_UPDATES_SCHEMA,)  # schemas of topics only the product uses
 MAX_RAW_BYTES = 1 << 20  # a record value above 1 MiB is refused before it is parsed
 SHOW_CHARS = 60  # how much of an offending value an error message echoes
 ID_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from coldstart.catalog import Catalog
-from coldstart.cooccurrence import apply_update_bytes
 from coldstart.engine import Engine
+from coldstart.ranking.cooccurrence import apply_update_bytes
 
 N, DIM, USERS, BATCH, T0 = 1000, 384, 1000, 64, 1_700_000_000_000
 rng = np.random.default_rng(0)

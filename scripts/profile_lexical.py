@@ -19,7 +19,7 @@ import numpy as np
 
 def measure(name: str) -> dict[str, float]:
     from coldstart.evaluation.datasets import load_home_depot
-    from coldstart.lexical_index import TRIGRAMS, WORDS, LexicalIndex
+    from coldstart.text.lexical import TRIGRAMS, WORDS, LexicalIndex
 
     data = load_home_depot()
     queries = [q.text for q in data.test_queries]

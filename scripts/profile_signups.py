@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from coldstart.catalog import Catalog
-from coldstart.encoder import load_encoder
+from coldstart.encoder.encoder import load_encoder
 from coldstart.engine import Engine
-from streams.sample_data import SAMPLE_DIR
+from streams.tools.sample_data import SAMPLE_DIR
 
 TEXTS = ["trail running shoes and a light rain jacket", "cast iron pan for camping",
          "yoga mat and water bottle", "warm winter gloves"] * 50

@@ -10,13 +10,13 @@ re-ranker section quotes it.
 import argparse
 import json
 
-from coldstart import model_registry
-from coldstart.encoder import load_encoder
+from coldstart.encoder import registry as model_registry
+from coldstart.encoder.encoder import load_encoder
+from coldstart.encoder.reranker import load_reranker
 from coldstart.evaluation.datasets import load_home_depot
 from coldstart.evaluation.vector_cache import item_vectors
 from coldstart.finetune.pairs import split_by_text
 from coldstart.finetune.reranker import RerankerConfig, choose_rank_prior, graded_pairs, hybrid_candidates
-from coldstart.reranker import load_reranker
 
 DEPTH = 30  # the worker's COLDSTART_RERANK_DEPTH
 
@@ -37,7 +37,8 @@ def main() -> None:
     for version in args.versions:
         model = load_reranker(str(model_registry.resolve(version)), threads=2)
         recall = choose_rank_prior(model, val, candidates, DEPTH)
-        print(json.dumps({"version": version, "val_recall@10_by_rank_prior": {k: round(v, 4) for k, v in recall.items()},
+        by_prior = {k: round(v, 4) for k, v in recall.items()}
+        print(json.dumps({"version": version, "val_recall@10_by_rank_prior": by_prior,
                           "best_rank_prior": model.rank_prior}), flush=True)
 
 

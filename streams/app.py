@@ -1,26 +1,16 @@
-"""The one Faust app, configured from the environment (see coldstart/config.py)."""
+"""The one Faust app, configured from the environment (coldstart/config.py); it imports no agent.
+
+The agents register themselves on import (streams/agents/__init__.py); `coldstart worker`
+(streams/worker.py) imports them before it runs the app.
+"""
 from __future__ import annotations
 
 import faust
 
 from coldstart.config import Settings
-from streams.consumer import RewindingConsumer
+from streams.faust_compat import QuietWorker, use_rewinding_consumer
 
 settings = Settings.from_env()
-
-
-class QuietWorker(faust.Worker):
-    """Faust's worker without its terminal spinner.
-
-    To spin once per log record, the spinner sets the root logger to DEBUG, so every aiokafka
-    and Faust debug call builds and handles a record even at `--loglevel warning`: profiled at
-    about 40% of a click's cost. Without the spinner the level is the one asked for.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.spinner = None
-
 
 app = faust.App(
     f"{settings.topic_prefix}coldstart",  # the prefix keeps groups and changelogs apart too
@@ -46,12 +36,5 @@ app = faust.App(
     autodiscover=False,
     Worker=QuietWorker,
 )
-# aiokafka leaves never-committed partitions unrewound after a rebalance (see streams/consumer.py)
-app.transport.Consumer = RewindingConsumer
-
-# Importing the agents registers them with the app.
-from streams.agents import ads as _ads  # noqa: E402,F401
-from streams.agents import users as _users  # noqa: E402,F401
-from streams.agents import cooccurrence as _cooccurrence  # noqa: E402,F401
-from streams.agents import feedback as _feedback  # noqa: E402,F401
-from streams import catalog_replica as _catalog_replica  # noqa: E402,F401
+# aiokafka leaves never-committed partitions unrewound after a rebalance (streams/faust_compat.py)
+use_rewinding_consumer(app)

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
-from typing import Protocol
-
-from coldstart.engine import now_ms
+from coldstart.events import now_ms
 from streams.topics import contract_name, dead_letters
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,18 +20,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 import schemas
-from coldstart.encoder import Encoder
+from coldstart.encoder.encoder import Encoder
+from coldstart.encoder.registry import resolve
+from coldstart.encoder.vector_cache import TextVectorCache
 from coldstart.errors import InvalidEventError
-from coldstart.model_registry import resolve
-from coldstart.text_vector_cache import TextVectorCache
+from schemas.topics import MODEL_UPDATES as TOPIC
+from schemas.topics import MODEL_UPDATES_SCHEMA as SCHEMA
 from streams.app import settings
 from streams.dead_letters import send_dead_letter
-from streams.model_updates import SCHEMA, TOPIC
 from streams.state import apply_catalog_events, load_model, state
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # texts per encoder call while re-embedding, one progress line each
-Events = list[Mapping[str, Any]]
+Events = Sequence[Mapping[str, Any]]
 
 
 class ModelSwitcher:
@@ -87,7 +88,8 @@ class ModelSwitcher:
         # A version that only adds a re-ranker has the served encoder's vectors: share its cache
         # (RocksDB allows one open handle per directory and process).
         shares = state.encoder is not None and state.encoder.vectors_version == encoder.vectors_version
-        cache = state.vectors if shares else TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim)
+        cache = (state.vectors if shares and state.vectors is not None
+                 else TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim))
         try:
             async with state.catalog_lock:
                 contents = state.engine.catalog.contents()

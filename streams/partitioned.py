@@ -8,7 +8,7 @@ owns those keys' table rows, and a table write goes to the current record's part
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiokafka.partitioner import murmur2
 from faust.types import EventT, TopicT
@@ -45,5 +45,5 @@ def by_partition(batch: Sequence[EventT]) -> Iterator[tuple[EventT, list[tuple[s
     grouped: dict[int, tuple[EventT, list[tuple[str, Any]]]] = {}
     for event in batch:
         entry = grouped.setdefault(event.message.partition, (event, []))
-        entry[1].extend(rows_of(event.key, event.value))
+        entry[1].extend(rows_of(event.key, cast(Mapping[str, Any], event.value)))
     yield from grouped.values()

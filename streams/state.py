@@ -3,21 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from faust.streams import _current_event
-from faust.types import EventT
 
-from coldstart import model_registry
-from coldstart.blend import BlendConfig
 from coldstart.catalog import Catalog
-from coldstart.encoder import Encoder, load_encoder
+from coldstart.encoder import registry as model_registry
+from coldstart.encoder.encoder import Encoder, load_encoder
+from coldstart.encoder.vector_cache import TextVectorCache
 from coldstart.engine import Engine
-from coldstart.text_vector_cache import TextVectorCache
+from coldstart.ranking.blend import BlendConfig
 from streams.app import settings
 
 log = logging.getLogger(__name__)
@@ -89,13 +86,3 @@ async def apply_catalog_events(catalog: Catalog, topic: str, events: Sequence[Ma
     found = await loop.run_in_executor(None, vectors.encode, texts, encoder.encode_items)
     apply = catalog.apply_items if topic == "catalog" else catalog.apply_ads
     return apply(events, found)
-
-
-def as_current(event: EventT) -> None:
-    """Make `event` Faust's current event, as plain stream iteration would.
-
-    `take_events` hands us a batch without setting it; RocksDB tables need it to know the
-    partition a write belongs to (and a read comes from), which keeps the table co-partitioned
-    with the source topic. It stays set in the calling task until changed.
-    """
-    _current_event.set(weakref.ref(event))

@@ -1,27 +1,21 @@
 """Tables: per-user state co-partitioned by user_id; shared models keyed by item or arm.
 
 `profiles` and `served` are written by the users agent only; `cooccurrence` and `feedback` by
-their own agents, and every worker follows their changelogs in full (streams/catalog_replica.py)
+their own agents, and every worker follows their changelogs in full (streams/replica.py)
 so any worker can read any row.
 """
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from coldstart.bandit import ServedLog
-from coldstart.profile import Profile
+from coldstart.attribution import ServedLog
+from coldstart.ranking.profile import Profile
+from streams.admin import CHANGELOG_CONFIG
 from streams.app import app, settings
 
-# Changelog compaction runs soon after a purge, so a deleted user's old values do not linger.
-CHANGELOG_CONFIG = {
-    "cleanup.policy": "compact",
-    "segment.ms": "60000",
-    "min.cleanable.dirty.ratio": "0.01",
-    "delete.retention.ms": "86400000",
-}
 
-
-def _table(name: str, help: str):  # type: ignore[no-untyped-def]
+def _table(name: str, help: str) -> Any:
     return app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                      extra_topic_configs=CHANGELOG_CONFIG, help=help)
 

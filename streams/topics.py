@@ -1,21 +1,28 @@
-"""The contract's topics, as Faust channels: inputs raw (validated at the edge), outputs JSON."""
+"""The contract's topics as Faust channels: inputs raw (validated at the edge), outputs JSON.
+
+Topic names come from schemas/topics.py; this module only says how the worker reads or writes each.
+"""
 from __future__ import annotations
 
+from typing import Any
+
+from schemas.topics import AD_PLACEMENTS, COOCCURRENCE_UPDATES, FEEDBACK, USER_TOPICS
 from streams.app import app, settings
-from streams.worker import AD_PLACEMENTS
-
-INPUTS = ("catalog", "ads", "signups", "searches", "clicks", "page_views", "user_deletions")
-OUTPUTS = ("recommendations", "ad_slots", "dead_letters")
-USER_TOPICS = ("signups", "searches", "clicks", "user_deletions")
 
 
-def _raw(*names: str):  # type: ignore[no-untyped-def]
+def _raw(*names: str) -> Any:
     return app.topic(*(settings.topic(n) for n in names), key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw")
 
 
-def _json(name: str):  # type: ignore[no-untyped-def]
+def _json(name: str) -> Any:
     return app.topic(settings.topic(name), key_serializer="raw", value_serializer="json")
+
+
+def _internal(name: str) -> Any:
+    """A topic only the workers use; Faust creates it, partitioned like the tables it feeds."""
+    return app.topic(settings.topic(name), key_type=bytes, key_serializer="raw",
+                     value_serializer="json", partitions=settings.partitions, internal=True)
 
 
 # One agent writes profiles and served logs, so the topics share one stream; the page views' ads
@@ -25,17 +32,9 @@ page_views = _raw("page_views")
 recommendations = _json("recommendations")
 ad_slots = _json("ad_slots")
 dead_letters = _json("dead_letters")
-ad_placements = _json(AD_PLACEMENTS)  # created by `coldstart worker` (streams/worker.py)
-
-
-def _internal(name: str):  # type: ignore[no-untyped-def]
-    """A topic only the workers use; Faust creates it, partitioned like the tables it feeds."""
-    return app.topic(settings.topic(f"coldstart-{name}"), key_type=bytes, key_serializer="raw",
-                     value_serializer="json", partitions=settings.partitions, internal=True)
-
-
-cooccurrence_updates = _internal("cooccurrence-updates")  # key item_id: one row's change
-feedback_counts = _internal("feedback")  # key "arm:<name>" / "item:<id>": shown, clicked
+ad_placements = _json(AD_PLACEMENTS)  # created by `coldstart worker` (streams/admin.py)
+cooccurrence_updates = _internal(COOCCURRENCE_UPDATES)  # key item_id: one row's change
+feedback_counts = _internal(FEEDBACK)  # key "arm:<name>" / "item:<id>": shown, clicked
 
 
 def contract_name(topic: str) -> str:

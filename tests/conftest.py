@@ -26,7 +26,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given.split("://", 1)[-1]
         return
-    from streams.broker import BrokerConfig, LocalBroker
+    from streams.tools.broker import BrokerConfig, LocalBroker
 
     port = _free_port()
     while _port_taken(port + 1):  # the controller listens on port + 1

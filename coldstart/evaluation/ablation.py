@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from coldstart.encoder import load_encoder
+from coldstart.encoder.encoder import load_encoder
 from coldstart.evaluation import metrics as M
 from coldstart.evaluation.datasets import HomeDepot, Query, load_home_depot
+from coldstart.evaluation.projection import Projection, ProjectionConfig
 from coldstart.evaluation.rankers import DenseRanker
 from coldstart.evaluation.vector_cache import item_vectors
 from coldstart.index import IndexConfig, ItemIndex, make_index, measure_recall
-from coldstart.projection import Projection, ProjectionConfig
 
 Rows = dict[str, dict[str, Any]]
 PCA_DIMS = (384, 256, 128, 64)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldstart.lexical_index import WORDS, Analyzer, tokenize  # the worker's terms and constants
+from coldstart.text.lexical import WORDS, Analyzer, tokenize  # the worker's terms and constants
 
 __all__ = ["BM25", "tokenize"]
 

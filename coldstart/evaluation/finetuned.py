@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from coldstart.encoder import Encoder, load_encoder
-from coldstart.encoder_modules import Head
+from coldstart.encoder.encoder import Encoder, load_encoder
+from coldstart.encoder.modules import Head
 from coldstart.evaluation.datasets import Catalogue, HomeDepot, load_home_depot
-from coldstart.evaluation.run import RERANKED, evaluate_home_depot
+from coldstart.evaluation.protocols import RERANKED, evaluate_home_depot
 from coldstart.evaluation.vector_cache import cache_path, item_vectors
 
 TUNED_RANKERS = ("dense", "hybrid")
@@ -43,11 +43,12 @@ def tuned_item_vectors(tuned: Encoder, base: Encoder, catalogue: Catalogue) -> n
 
 
 def evaluate_with_version(model: str, limit: int | None = None, data: HomeDepot | None = None,
-                          record: bool = True, split: str = "test") -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+                          record: bool = True,
+                          split: str = "test") -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Baselines (popularity, BM25, zero-shot dense and hybrid) and the version's dense and hybrid
     (`dense-ft`, `hybrid-ft`); full-protocol figures (all test queries) are recorded in the
     version's manifest."""
-    from coldstart import model_registry
+    from coldstart.encoder import registry as model_registry
 
     data = data or load_home_depot()
     spec = model_registry.model_spec(model)

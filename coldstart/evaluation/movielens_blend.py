@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from coldstart.blend import BlendConfig, BlendWeights, score_candidates
-from coldstart.cooccurrence import Cooccurrence, CooccurrenceConfig
 from coldstart.errors import ColdstartError
 from coldstart.evaluation import metrics as M
 from coldstart.evaluation.datasets import N_CLICKS, MovieLens, MovieLensUser, datasets_root
 from coldstart.index.flat import FlatIndex
-from coldstart.popularity import Popularity
-from coldstart.profile import Profile, with_interaction
+from coldstart.ranking.blend import BlendConfig, BlendWeights, score_candidates
+from coldstart.ranking.cooccurrence import Cooccurrence, CooccurrenceConfig
+from coldstart.ranking.popularity import Popularity
+from coldstart.ranking.profile import Profile, with_interaction
 
 VARIANTS: dict[str, BlendWeights | None] = {
     "live_popularity": BlendWeights(0.0, 0.0, 1.0),
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import time
     from pathlib import Path
 
-    from coldstart.encoder import load_encoder
+    from coldstart.encoder.encoder import load_encoder
     from coldstart.evaluation.datasets import load_movielens
     from coldstart.evaluation.report import markdown_table, write_report
     from coldstart.evaluation.vector_cache import item_vectors

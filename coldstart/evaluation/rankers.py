@@ -9,8 +9,8 @@ import scipy.sparse as sp
 
 from coldstart.evaluation.bm25 import BM25
 from coldstart.evaluation.datasets import Catalogue, MovieLensUser
-from coldstart.lexical_index import WORDS, Analyzer
-from coldstart.text_retrieval import RetrievalConfig, fuse, rank_prior_of, rerank_many
+from coldstart.text.lexical import WORDS, Analyzer
+from coldstart.text.retrieval import RetrievalConfig, fuse, rank_prior_of, rerank_many
 
 CHUNK = 256
 
@@ -58,7 +58,7 @@ def bm25_name(analyzer: Analyzer) -> str:
 
 
 class BM25Ranker:
-    """BM25 over the item texts' words, or another analyzer's terms (coldstart.lexical_index)."""
+    """BM25 over the item texts' words, or another analyzer's terms (coldstart.text.lexical)."""
 
     def __init__(self, catalogue: Catalogue, analyzer: Analyzer = WORDS) -> None:
         self.ids, self.bm25 = catalogue.ids, BM25(catalogue.texts, analyzer)
@@ -84,7 +84,7 @@ class DenseRanker:
 
 
 class HybridRanker:
-    """The worker's text retrieval (coldstart.text_retrieval): reciprocal-rank fusion of each
+    """The worker's text retrieval (coldstart.text.retrieval): reciprocal-rank fusion of each
     ranker's top `depth`, then, with a re-ranker, its order for the top `rerank_depth`."""
 
     name = "hybrid"

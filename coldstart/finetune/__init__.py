@@ -8,14 +8,14 @@ from coldstart.finetune.events import pairs_from_events
 from coldstart.finetune.pairs import Pair, catalog_items, home_depot_pairs, read_items, read_pairs, split_by_text
 from coldstart.finetune.train import FinetuneConfig, FinetuneResult, finetune
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "Pair", "catalog_items", "finetune", "home_depot_pairs", "pairs_from_events",
-           "read_items", "read_pairs", "save", "save_reranker", "split_by_text"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "Pair", "catalog_items", "finetune", "home_depot_pairs",
+           "pairs_from_events", "read_items", "read_pairs", "save", "save_reranker", "split_by_text"]
 
 
 def save(result: FinetuneResult, root: Path | str | None = None, extra: dict[str, Any] | None = None) -> str:
-    """Save a fine-tuning result as a model version (see coldstart.model_registry); return its id."""
+    """Save a fine-tuning result as a model version (see coldstart.encoder.registry); return its id."""
+    from coldstart.encoder.registry import save_version
     from coldstart.finetune.adapters import save_trained
-    from coldstart.model_registry import save_version
 
     manifest = {
         "name": f"{result.base_version.rsplit('-', 1)[0]}-ft",
@@ -37,8 +37,8 @@ def save_reranker(result: Any, encoder_version: str | None = None, root: Path | 
     import json
     import shutil
 
-    from coldstart.model_registry import resolve, save_version
-    from coldstart.reranker import NAME_SUFFIX, RERANKER_DIR
+    from coldstart.encoder.registry import resolve, save_version
+    from coldstart.encoder.reranker import NAME_SUFFIX, RERANKER_DIR
 
     source = resolve(encoder_version, root) if encoder_version else None
     manifest: dict[str, Any] = {"name": "all-MiniLM-L6-v2", "base": "", "kind": ""}

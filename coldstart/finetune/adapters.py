@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from coldstart.encoder_modules import Head, Transformer
+from coldstart.encoder.modules import Head, Transformer, transformer_of
 
 
 def add_lora(transformer: Transformer, r: int, alpha: int, targets: tuple[str, ...], top_layers: int = 0) -> None:
@@ -22,7 +22,8 @@ def add_lora(transformer: Transformer, r: int, alpha: int, targets: tuple[str, .
 
 
 def identity_head(dim_in: int, dim_out: int = 0) -> Head:
-    """A bias-free linear head that starts as the identity (its first `dim_out` rows), so training starts at the base."""
+    """A bias-free linear head that starts as the identity (its first `dim_out` rows), so training
+    starts at the base."""
     linear = nn.Linear(dim_in, dim_out or dim_in, bias=False)
     with torch.no_grad():
         linear.weight.copy_(torch.eye(dim_out or dim_in, dim_in))
@@ -49,7 +50,7 @@ def freeze_base(pipeline: nn.Sequential) -> list[nn.Parameter]:
 def save_trained(pipeline: nn.Sequential, directory: Path) -> list[str]:
     """Write lora/ (peft adapter format) and head.pt (nn.Linear state dict) as present; return the names written."""
     written = []
-    transformer = pipeline[0]
+    transformer = transformer_of(pipeline)
     if hasattr(transformer.model, "peft_config"):
         transformer.model.save_pretrained(str(directory / "lora"))
         (directory / "lora" / "README.md").unlink(missing_ok=True)  # peft's model-card template

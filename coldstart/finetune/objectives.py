@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from coldstart.encoder.modules import transformer_of
 from coldstart.finetune.pairs import Pair
 
 
@@ -28,7 +29,7 @@ class Tower:
                 out = self.modules({"sentence_embedding": out})["sentence_embedding"]
         else:
             assert self.pipeline is not None
-            out = self.pipeline(self.pipeline[0].tokenize(distinct))["sentence_embedding"]
+            out = self.pipeline(transformer_of(self.pipeline).tokenize(distinct))["sentence_embedding"]
         row = {t: i for i, t in enumerate(distinct)}
         return out[[row[t] for t in texts]]
 
@@ -84,7 +85,8 @@ def bce_batches(train: Sequence[Pair], positives: Sequence[Pair], pool: Sequence
             for s in range(0, len(rows), size)]
 
 
-def in_batch_loss(texts: Tower, items: Tower, batch: Batch, known: Mapping[str, set[str]], scale: float) -> torch.Tensor:
+def in_batch_loss(texts: Tower, items: Tower, batch: Batch, known: Mapping[str, set[str]],
+                  scale: float) -> torch.Tensor:
     """MultipleNegativesRanking: each text against every item in the batch, other known positives masked."""
     logits = scale * texts(batch.texts) @ items(batch.items).T
     mask = torch.tensor([[j != i and item in known[text] for j, item in enumerate(batch.items)]
@@ -130,5 +132,6 @@ class Validator:
             return {}
         q, items = self.text_tower.many(self.texts), self.item_tower.many(self.pool)
         top = torch.topk(q @ items.T, min(10, len(self.pool)), dim=1).indices.tolist()
-        recalls = [len({self.pool[j] for j in row} & self.known[t]) / len(self.known[t]) for t, row in zip(self.texts, top)]
+        recalls = [len({self.pool[j] for j in row} & self.known[t]) / len(self.known[t])
+                   for t, row in zip(self.texts, top)]
         return {"val_recall@10": sum(recalls) / len(recalls)}

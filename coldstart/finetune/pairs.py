@@ -63,8 +63,8 @@ def read_pairs(path: Path, items: Mapping[str, str] | None = None) -> list[Pair]
 
 
 def read_items(path: Path) -> dict[str, str]:
-    """item_id -> text from a catalog JSON-lines file (the catalog topic's events), via coldstart.item_text."""
-    from coldstart.item_text import item_text
+    """item_id -> text from a catalog JSON-lines file (the catalog topic's events), via coldstart.text.item_text."""
+    from coldstart.text.item_text import item_text
 
     items: dict[str, str] = {}
     with Path(path).open(encoding="utf-8") as fh:
@@ -77,7 +77,7 @@ def read_items(path: Path) -> dict[str, str]:
 
 def catalog_items(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """item_id -> text from catalog events in topic order: the last write wins, `deleted` removes."""
-    from coldstart.item_text import item_text
+    from coldstart.text.item_text import item_text
 
     items: dict[str, str] = {}
     for event in events:

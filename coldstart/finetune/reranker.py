@@ -1,4 +1,4 @@
-"""Training the re-ranker (coldstart.reranker): LoRA adapters and a linear head on the frozen base,
+"""Training the re-ranker (coldstart.encoder.reranker): LoRA adapters and a linear head on the frozen base,
 binary cross-entropy on (text, item text, label) pairs, labels from 0 to 1.
 
 Negatives matter most here. At serving time the re-ranker orders the top of a hybrid list, where
@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from coldstart.encoder.reranker import MAX_PAIR_TOKENS, CrossEncoder
 from coldstart.errors import ConfigError
 from coldstart.finetune.adapters import add_lora
-from coldstart.finetune.early_stopping import EarlyStopping
+from coldstart.finetune.loop import EarlyStopping, optimise, validation_due, warmup_linear
 from coldstart.finetune.pairs import Pair, split_by_text
-from coldstart.lexical_index import SERVED, WORDS, Analyzer, LexicalIndex
-from coldstart.reranker import MAX_PAIR_TOKENS, CrossEncoder
+from coldstart.text.lexical import SERVED, WORDS, Analyzer, LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,8 @@ def lexical_candidates(texts: Sequence[str], items: Sequence[str], depth: int,
 def hybrid_candidates(texts: Sequence[str], items: Sequence[str], item_vectors: np.ndarray,
                       text_vectors: np.ndarray, depth: int) -> dict[str, list[str]]:
     """Each text's top `depth` among `items` as a worker ranks them before re-ranking: BM25 over
-    words and over trigrams, then dense, fused (coldstart.text_retrieval)."""
-    from coldstart.text_retrieval import RetrievalConfig, fuse
+    words and over trigrams, then dense, fused (coldstart.text.retrieval)."""
+    from coldstart.text.retrieval import RetrievalConfig, fuse
 
     lexical = [lexical_candidates(texts, items, depth, analyzer) for analyzer in SERVED]
     out = {}
@@ -123,7 +123,7 @@ def choose_rank_prior(model: CrossEncoder, val: Sequence[Pair], candidates: Cand
     """The RANK_PRIORS value that gives the validation texts the best recall@k when their
     candidates' top `depth` is re-ranked (ties: the smaller); sets it on `model`, returns the
     recall for each."""
-    from coldstart.text_retrieval import by_score, score_heads
+    from coldstart.text.retrieval import by_score, score_heads
 
     hits: dict[str, set[str]] = defaultdict(set)
     for p in val:
@@ -203,13 +203,12 @@ def _train(result: RerankerResult, train: list[Pair], validate: _Validator, para
            progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from coldstart.finetune.train import _warmup_linear
 
     config, model = result.config, result.model
     per_epoch = math.ceil(len(train) / config.batch_size)
     total = per_epoch * config.epochs
     optimiser = torch.optim.AdamW(params, lr=config.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_linear(total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_linear(total))
     result.history.append({"step": 0, **validate(model)})
     stopping, step = EarlyStopping(model, "val_mrr", config.patience), 0
     bar = tqdm(total=total, desc="finetune re-ranker", unit="step", disable=not progress)
@@ -221,15 +220,9 @@ def _train(result: RerankerResult, train: list[Pair], validate: _Validator, para
             logits = model([p.text for p in batch], [p.item for p in batch])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
                 logits, torch.tensor([p.label for p in batch], dtype=logits.dtype))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+            optimise(loss, optimiser, schedule, bar)
             step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-            due = step % config.eval_every == 0 if config.eval_every else step % per_epoch == 0
-            if not (due or step == total):
+            if not validation_due(step, total, per_epoch, config.eval_every):
                 continue
             scores = validate(model)
             result.history.append({"step": step, "loss": float(loss.item()), **scores})

@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from coldstart.encoder import Encoder, load_encoder
+from coldstart.encoder.encoder import Encoder, load_encoder
+from coldstart.encoder.modules import transformer_of
 from coldstart.errors import ConfigError
 from coldstart.finetune import objectives as O
 from coldstart.finetune.adapters import add_lora, freeze_base, identity_head, with_head
-from coldstart.finetune.early_stopping import EarlyStopping
+from coldstart.finetune.loop import EarlyStopping, optimise, validation_due, warmup_linear
 from coldstart.finetune.pairs import Pair, split_by_text
 
 LOSSES = ("contrastive", "bce")
@@ -111,11 +112,12 @@ def finetune(pairs: Sequence[Pair], config: FinetuneConfig = FinetuneConfig(), b
     cached = _base_vectors(start, sorted(need), base_vectors or {}, progress)
     pipeline = start.pipeline
     if config.lora_r > 0:
-        add_lora(pipeline[0], config.lora_r, config.lora_alpha, config.lora_targets, config.lora_layers)
+        add_lora(transformer_of(pipeline), config.lora_r, config.lora_alpha, config.lora_targets, config.lora_layers)
     if config.head:
         pipeline = with_head(pipeline, identity_head(start.dim))
     params = freeze_base(pipeline)
-    texts = O.Tower(cached=cached, modules=nn.Sequential(*list(pipeline)[-2:])) if config.lora_r <= 0 else O.Tower(pipeline)
+    texts = (O.Tower(cached=cached, modules=nn.Sequential(*list(pipeline)[-2:])) if config.lora_r <= 0
+             else O.Tower(pipeline))
     items = O.Tower(cached=cached) if query_only else texts
 
     result = FinetuneResult(pipeline, config, base or "", start.version, counts={
@@ -161,8 +163,9 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
     per_epoch = _batches_per_epoch(train, positives, config)
     total = per_epoch * config.epochs
     optimiser = torch.optim.AdamW(params, lr=config.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_linear(total))
-    saved_len, pipeline[0].max_seq_length = pipeline[0].max_seq_length, config.max_seq_length
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_linear(total))
+    transformer = transformer_of(pipeline)
+    saved_len, transformer.max_seq_length = transformer.max_seq_length, config.max_seq_length
     try:
         pipeline.eval()
         result.history.append({"step": 0, **validate()})  # the base model, for comparison
@@ -172,19 +175,14 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
             for batch in batches():
                 pipeline.train()
                 loss = step_loss(batch)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                schedule.step()
+                optimise(loss, optimiser, schedule, bar)
                 step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-                due = step % config.eval_every == 0 if config.eval_every else step % per_epoch == 0
-                if not (due or step == total):
+                if not validation_due(step, total, per_epoch, config.eval_every):
                     continue
                 pipeline.eval()
                 scores = validate()
-                result.history.append({"step": step, "epoch": round(step / per_epoch, 3), "loss": float(loss.item()), **scores})
+                result.history.append({"step": step, "epoch": round(step / per_epoch, 3),
+                                       "loss": float(loss.item()), **scores})
                 bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{scores.get('val_recall@10', 0):.3f}")
                 if stopping.validated(step, scores):
                     break
@@ -194,7 +192,7 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
         bar.close()
         result.chosen_step = stopping.finish(step)  # never validated: the last weights
     finally:
-        pipeline[0].max_seq_length = saved_len
+        transformer.max_seq_length = saved_len
         pipeline.eval()
 
 
@@ -202,11 +200,6 @@ def _batches_per_epoch(train: Sequence[Pair], positives: Sequence[Pair], config:
     if config.loss == "contrastive":
         return math.ceil(len(positives) / config.batch_size)
     return math.ceil((len(train) + len(positives) * config.negatives) / config.batch_size)
-
-
-def _warmup_linear(total: int, warmup: float = 0.1) -> Any:
-    steps = max(1, int(total * warmup))
-    return lambda s: (s + 1) / steps if s < steps else max(0.0, (total - s) / max(1, total - steps))
 
 
 def _progress(total: int, enabled: bool) -> Any:

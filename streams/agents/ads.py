@@ -5,14 +5,17 @@ What was placed counts as ad impressions (the feedback agent's table) and goes t
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from faust.types import EventT, StreamT
 
 import schemas
-from coldstart.ad_feedback import impressions
+from coldstart.ads.feedback import impressions
 from coldstart.errors import InvalidEventError
 from streams.agents.feedback import send_feedback
 from streams.app import app
 from streams.dead_letters import send_dead_letter
+from streams.faust_compat import take_events
 from streams.state import state
 from streams.tables import load_profile
 from streams.topics import ad_placements, ad_slots, page_views
@@ -22,11 +25,11 @@ from streams.topics import ad_placements, ad_slots, page_views
 async def on_page_views(stream: StreamT[bytes]) -> None:
     """Read-only on profiles: ads follow the user's taste without waiting for the encoder."""
     await state.ready.wait()
-    async for batch in stream.take_events(128, within=0.005):
+    async for batch in take_events(stream, 128, within=0.005):
         await handle_batch(batch)
 
 
-async def handle_batch(batch: list[EventT]) -> None:
+async def handle_batch(batch: Sequence[EventT]) -> None:
     valid = []
     for event in batch:
         try:

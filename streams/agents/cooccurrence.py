@@ -6,10 +6,10 @@ from typing import Any
 
 from faust.types import StreamT
 
-from coldstart.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes, merge_updates
+from coldstart.ranking.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes, merge_updates
 from streams.app import app, settings
+from streams.faust_compat import as_current, take_events
 from streams.partitioned import by_partition, send_by_partition
-from streams.state import as_current
 from streams.tables import cooccurrence
 from streams.topics import cooccurrence_updates
 
@@ -34,7 +34,7 @@ def _row_update(item_id: str, value: dict[str, Any]) -> RowUpdate:
 @app.agent(cooccurrence_updates, concurrency=1)
 async def on_row_updates(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `cooccurrence`: read each row once per batch, add its changes, write it."""
-    async for batch in stream.take_events(BATCH, within=WITHIN_S):
+    async for batch in take_events(stream, BATCH, within=WITHIN_S):
         for event, rows in by_partition(batch):
             as_current(event)  # the rows of this partition are written to its changelog
             for update in merge_updates(_row_update(item, value) for item, value in rows):

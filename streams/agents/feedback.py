@@ -8,8 +8,8 @@ from typing import Any
 from faust.types import StreamT
 
 from streams.app import app, settings
+from streams.faust_compat import as_current, take_events
 from streams.partitioned import by_partition, send_by_partition
-from streams.state import as_current
 from streams.tables import feedback
 from streams.topics import feedback_counts
 
@@ -32,7 +32,7 @@ def read_totals(raw: bytes | None) -> tuple[float, float]:
 @app.agent(feedback_counts, concurrency=1)
 async def on_feedback(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `feedback`: a batch's increments summed per key, each key written once."""
-    async for batch in stream.take_events(BATCH, within=WITHIN_S):
+    async for batch in take_events(stream, BATCH, within=WITHIN_S):
         for event, rows in by_partition(batch):
             as_current(event)  # the keys of this partition are written to its changelog
             for name, (add_shown, add_clicked) in _sums(rows).items():

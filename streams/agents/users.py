@@ -2,15 +2,18 @@
 served logs."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from faust.types import EventT, StreamT
 
 import schemas
 from coldstart.errors import InvalidEventError
-from streams.app import app, settings
-from streams.dead_letters import send_dead_letter
 from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
-from streams.state import as_current, state
+from streams.app import app, settings
+from streams.dead_letters import send_dead_letter
+from streams.faust_compat import as_current, take_events
+from streams.state import state
 from streams.tables import load_profile, load_served, profiles, served, served_bytes
 from streams.topics import event_kind, recommendations, user_events
 
@@ -19,11 +22,11 @@ from streams.topics import event_kind, recommendations, user_events
 async def on_user_events(stream: StreamT[bytes]) -> None:
     """Embed new words in one batch, update profiles, send (coalesced) recommendations."""
     await state.ready.wait()
-    async for batch in stream.take_events(64, within=settings.click_coalesce_ms / 1000):
+    async for batch in take_events(stream, 64, within=settings.click_coalesce_ms / 1000):
         await handle_batch(batch)
 
 
-async def handle_batch(batch: list[EventT]) -> None:
+async def handle_batch(batch: Sequence[EventT]) -> None:
     valid: list[tuple[str, dict]] = []
     sources: list[EventT] = []
     for event in batch:

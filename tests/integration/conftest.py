@@ -14,11 +14,12 @@ import pytest
 
 pytest.register_assert_rewrite("e2e")
 
-from coldstart.config import Settings
 from e2e import WAIT, Pipeline, Worker, load_sample, new_id, signup, start_worker
-from streams.replay import replay
-from streams.sample_data import SAMPLE_DIR
-from streams.worker import ensure_topics
+
+from coldstart.config import Settings
+from streams.admin import ensure_topics
+from streams.tools.replay import replay
+from streams.tools.sample_data import SAMPLE_DIR
 
 READY_TIMEOUT = 300.0  # model load and 340 texts embedded, on two cores shared with others
 PARTITIONS = 2

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -16,17 +14,17 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import schemas
-from coldstart.bandit import ServedLog
+from coldstart.attribution import ServedLog
 from coldstart.config import Settings
-from coldstart.engine import now_ms
 from coldstart.errors import ColdstartError
-from streams import harness
-from streams.replay import TOPIC_KEYS
-from streams.sample_data import SAMPLE_DIR
+from coldstart.events import now_ms
+from schemas.topics import OUTPUTS
+from streams.tools import harness
+from streams.tools.replay import TOPIC_KEYS
+from streams.tools.sample_data import SAMPLE_DIR
 
 WAIT = 90.0  # seconds an expected output may take on two shared, busy cores
 MAX_BYTES = 8 * 1024 * 1024
-OUTPUTS = ("recommendations", "ad_slots", "dead_letters")
 RUNNING, KITCHEN = "running & outdoor", "kitchen"
 
 
@@ -103,16 +101,7 @@ class Worker:
 
 def start_worker(settings: Settings, log_path: Path) -> Worker:
     """`coldstart worker` with the settings given through its documented environment."""
-    env = harness.worker_env(settings)
-    command = shutil.which("coldstart", path=str(Path(sys.executable).parent))
-    argv = [command, "worker"] if command else [sys.executable, "-m", "streams.cli", "worker"]
-    log = log_path.open("wb")
-    try:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    finally:
-        log.close()
-    return Worker(process, log_path)
+    return Worker(harness.spawn_worker(harness.worker_env(settings), log_path), log_path)
 
 
 # --- topics --------------------------------------------------------------------------------------
@@ -173,7 +162,7 @@ class TopicReader:
             try:
                 schemas.validate(self.schema, value)
             except Exception as error:
-                raise AssertionError(f"{self.schema} event breaks its schema: {error}\n{value}")
+                raise AssertionError(f"{self.schema} event breaks its schema: {error}\n{value}") from error
         return value
 
     def wait(self, until: Callable[[list[Any]], bool], what: str,

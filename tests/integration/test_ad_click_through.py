@@ -3,9 +3,7 @@ a click on an item no ad promoted credits no ad."""
 from __future__ import annotations
 
 import pytest
-
-from e2e import (Pipeline, check_ad_slots, click, feedback_totals, new_id, page_view, served_log,
-                 table_latest)
+from e2e import Pipeline, check_ad_slots, click, feedback_totals, new_id, page_view, served_log, table_latest
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,20 @@ import time
 from typing import Any
 
 import pytest
+from e2e import (
+    WAIT,
+    Pipeline,
+    check_recommendation,
+    click,
+    feedback_totals,
+    items_of,
+    new_id,
+    served_log,
+    signup,
+    table_latest,
+)
 
-from coldstart.cooccurrence import Neighbours
-from e2e import (WAIT, Pipeline, check_recommendation, click, feedback_totals, items_of, new_id,
-                 served_log, signup, table_latest)
+from coldstart.ranking.cooccurrence import Neighbours
 
 pytestmark = pytest.mark.integration
 

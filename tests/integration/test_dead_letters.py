@@ -4,9 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from e2e import (Pipeline, check_ad_slots, check_recommendation, click, deletion, new_id, page_view,
-                 search, signup)
+from e2e import Pipeline, check_ad_slots, check_recommendation, click, deletion, new_id, page_view, search, signup
 
 pytestmark = pytest.mark.integration
 

@@ -25,19 +25,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+from e2e import Pipeline, deletion, load_sample, new_id, page_view, signup
 from kafka import KafkaProducer
 from rocksdict import AccessType, Options, Rdict
 
 import schemas
 from coldstart.config import Settings
-from coldstart.engine import now_ms
 from coldstart.errors import InvalidEventError
-from coldstart.profile import Profile
-from e2e import Pipeline, deletion, load_sample, new_id, page_view, signup
-from streams.broker import BrokerConfig, LocalBroker
-from streams.replay import replay
-from streams.sample_data import SAMPLE_DIR, USERS
-from streams.worker import ensure_topics
+from coldstart.events import now_ms
+from coldstart.ranking.profile import Profile
+from streams.admin import ensure_topics
+from streams.tools.broker import BrokerConfig, LocalBroker
+from streams.tools.replay import replay
+from streams.tools.sample_data import SAMPLE_DIR, USERS
 
 pytestmark = pytest.mark.integration
 

@@ -10,18 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from e2e import load_sample
 from kafka import KafkaConsumer, KafkaProducer
 
 import schemas
-from coldstart import model_registry
 from coldstart.config import Settings
+from coldstart.encoder import registry as model_registry
 from coldstart.finetune import pairs_from_events, read_items
-from e2e import load_sample
-from streams.model_updates import TOPIC as CONTROL
-from streams.replay import replay
-from streams.sample_data import SAMPLE_DIR
-from streams.topic_events import LOGGED, read_logged_events
-from streams.worker import ensure_topics
+from schemas.topics import MODEL_UPDATES as CONTROL
+from streams.admin import ensure_topics
+from streams.tools.replay import replay
+from streams.tools.sample_data import SAMPLE_DIR
+from streams.tools.topic_events import LOGGED, read_logged_events
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_finetune_reads_signups_searches_clicks_and_catalog_from_topics(broker: 
     env = dict(os.environ, COLDSTART_BROKER=settings.broker, COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
                COLDSTART_DATA_DIR=str(settings.data_dir))
     command = shutil.which("coldstart", path=str(Path(sys.executable).parent))
-    argv = [command] if command else [sys.executable, "-m", "streams.cli"]
+    argv = [command] if command else [sys.executable, "-m", "streams.tools.cli"]
     done = subprocess.run([*argv, "finetune", "--from-topics", "--lora-r", "0", "--head", "--lr", "1e-2",
                            "--batch-size", "8", "--val-fraction", "0", "--threads", "1", "--publish"],
                           env=env, capture_output=True, text=True, timeout=900)

@@ -20,20 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from coldstart import model_registry
-from coldstart.config import Settings
-from coldstart.engine import now_ms
 from e2e import Pipeline, load_sample, new_id, signup
-from streams.replay import replay
-from streams.sample_data import SAMPLE_DIR
-from streams.worker import ensure_topics
+
+from coldstart.config import Settings
+from coldstart.encoder import registry as model_registry
+from coldstart.events import now_ms
+from schemas.topics import MODEL_UPDATES as CONTROL
+from streams.admin import ensure_topics
+from streams.tools.replay import replay
+from streams.tools.sample_data import SAMPLE_DIR
 
 pytestmark = pytest.mark.integration
 
 READY_TIMEOUT = 300.0
 SWITCH_TIMEOUT = 300.0  # load the version, re-embed 100 items and their ads on busy cores
-CONTROL = "coldstart-model-updates"
 
 
 def coldstart(*args: str, settings: Settings) -> str:
@@ -42,7 +42,7 @@ def coldstart(*args: str, settings: Settings) -> str:
                COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
                COLDSTART_DATA_DIR=str(settings.data_dir))
     command = shutil.which("coldstart", path=str(Path(sys.executable).parent))
-    argv = [command, *args] if command else [sys.executable, "-m", "streams.cli", *args]
+    argv = [command, *args] if command else [sys.executable, "-m", "streams.tools.cli", *args]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout

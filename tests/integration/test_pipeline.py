@@ -6,11 +6,25 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from e2e import (
+    KITCHEN,
+    OUTPUTS,
+    RUNNING,
+    Pipeline,
+    categories,
+    check_ad_slots,
+    check_recommendation,
+    click,
+    items_of,
+    load_sample,
+    majority,
+    new_id,
+    page_view,
+    search,
+    signup,
+)
 
 import schemas
-from e2e import (KITCHEN, OUTPUTS, RUNNING, Pipeline, categories, check_ad_slots,
-                 check_recommendation, click, items_of, load_sample, majority, new_id, page_view,
-                 search, signup)
 
 pytestmark = pytest.mark.integration
 

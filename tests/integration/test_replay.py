@@ -11,10 +11,10 @@ from kafka import KafkaConsumer
 
 from coldstart.config import Settings
 from coldstart.errors import ColdstartError
-from streams import replay as replay_module
-from streams.cli import main
-from streams.replay import read_topic, record, replay
-from streams.sample_data import SAMPLE_DIR
+from streams.tools import replay as replay_module
+from streams.tools.cli import main
+from streams.tools.replay import read_topic, record, replay
+from streams.tools.sample_data import SAMPLE_DIR
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 
 from coldstart.config import Settings
 from coldstart.evaluation.datasets import datasets_root, load_movielens
-from coldstart.pipeline_simulation import movielens_users
-from streams.simulate import Options, simulate, write_report
+from streams.tools.simulate import Options, simulate, write_report
+from streams.tools.simulation_world import movielens_users
 
 pytestmark = [
     pytest.mark.integration,

@@ -4,12 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from e2e import RUNNING, Pipeline, categories, check_recommendation, click, deletion, items_of, majority, new_id, signup
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from coldstart.blend import EXPLORE
-from coldstart.profile import Profile
-from e2e import (RUNNING, Pipeline, categories, check_recommendation, click, deletion, items_of,
-                 majority, new_id, signup)
+from coldstart.ranking.explain import EXPLORE
+from coldstart.ranking.profile import Profile
 
 pytestmark = pytest.mark.integration
 

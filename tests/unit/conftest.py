@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from coldstart.encoder import Encoder
+    from coldstart.encoder.encoder import Encoder
 
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
     """The bundled all-MiniLM-L6-v2, offline; imported here so tests without it skip torch's import."""
-    from coldstart.encoder import load_encoder
+    from coldstart.encoder.encoder import load_encoder
 
     return load_encoder()

@@ -5,17 +5,11 @@ import numpy as np
 import pytest
 
 from coldstart.catalog import Catalog
-from coldstart.encoder import Encoder
+from coldstart.encoder.encoder import Encoder
 from coldstart.engine import Engine
+from tests.unit.shop import without
 
-ITEMS = [
-    {"item_id": "run-1", "title": "Trail running shoes", "category": "running"},
-    {"item_id": "run-2", "title": "Lightweight rain jacket for runners", "category": "running"},
-    {"item_id": "run-3", "title": "Running socks, merino", "category": "running"},
-    {"item_id": "pan-1", "title": "Stainless steel saucepan", "category": "kitchen"},
-    {"item_id": "pan-2", "title": "Cast iron frying pan", "category": "kitchen"},
-    {"item_id": "pan-3", "title": "Chef's knife, 20 cm", "category": "kitchen"},
-]
+ITEMS = without("run-4", "pan-4")
 
 
 @pytest.fixture

@@ -3,22 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from coldstart.blend import EXPLORE, BlendConfig
 from coldstart.catalog import Catalog
-from coldstart.cooccurrence import apply_update_bytes
-from coldstart.encoder import Encoder
+from coldstart.encoder.encoder import Encoder
 from coldstart.engine import Engine, UserBatchResult
+from coldstart.ranking.blend import BlendConfig
+from coldstart.ranking.cooccurrence import apply_update_bytes
+from coldstart.ranking.explain import EXPLORE
+from tests.unit.shop import SHOP_ITEMS
 
-ITEMS = [
-    {"item_id": "run-1", "title": "Trail running shoes", "category": "running"},
-    {"item_id": "run-2", "title": "Lightweight rain jacket for runners", "category": "running"},
-    {"item_id": "run-3", "title": "Running socks, merino", "category": "running"},
-    {"item_id": "run-4", "title": "Running cap with a visor", "category": "running"},
-    {"item_id": "pan-1", "title": "Stainless steel saucepan", "category": "kitchen"},
-    {"item_id": "pan-2", "title": "Cast iron frying pan", "category": "kitchen"},
-    {"item_id": "pan-3", "title": "Chef's knife, 20 cm", "category": "kitchen"},
-    {"item_id": "pan-4", "title": "Wooden chopping board", "category": "kitchen"},
-]
+ITEMS = SHOP_ITEMS
 T0 = 1_700_000_000_000
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coldstart.blend import BlendConfig
 from coldstart.catalog import Catalog
-from coldstart.encoder import Encoder
+from coldstart.encoder.encoder import Encoder
 from coldstart.engine import Engine
-from coldstart.text_retrieval import RetrievalConfig
+from coldstart.ranking.blend import BlendConfig
+from coldstart.text.retrieval import RetrievalConfig
 
 ITEMS = [
     {"item_id": "drill-1", "title": "Cordless drill driver, 18 V"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from coldstart.catalog import Catalog
-from coldstart.encoder import Encoder
+from coldstart.encoder.encoder import Encoder
 from coldstart.engine import Engine
 
 ITEMS = [

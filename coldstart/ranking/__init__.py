@@ -1,0 +1,1 @@
+"""Ranking: profiles, popularity, co-occurrence, the bandit, the blend and the reasons shown with it."""

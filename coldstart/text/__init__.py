@@ -1,0 +1,1 @@
+"""Item text and text retrieval: what an item is embedded from, BM25 indexes, fusion with the dense list."""

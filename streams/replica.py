@@ -1,0 +1,168 @@
+"""Every worker reads the whole `catalog` and `ads` topics, so user topics can be split freely.
+
+This is Kafka Streams' GlobalKTable pattern: the source topic is its own changelog, read in full
+by every instance (no consumer group), and replayed from the start on each boot. Vectors come
+from a persistent per-model cache, so a restart re-embeds only what it has never seen. The
+shared models are read the same way: the `cooccurrence` and `feedback` tables' changelogs,
+written by their agents on whichever worker owns the partition, load into every worker's engine.
+Agents wait on `state.ready`, set once the replica has caught up with what all of these held at
+start. The model control topic is read here too: its last valid record picks the model at start
+(unless COLDSTART_MODEL is set), and later records switch the model (streams/model_switch.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+import schemas
+from coldstart.engine import Engine
+from coldstart.errors import InvalidEventError
+from schemas.topics import CATALOGUE_TOPICS, MODEL_UPDATES
+from streams.admin import topic_partitions
+from streams.agents.feedback import read_totals
+from streams.app import app, settings
+from streams.dead_letters import send_dead_letter
+from streams.model_switch import read_published, switcher
+from streams.state import apply_catalog_events, start_model, state
+from streams.tables import cooccurrence, feedback
+from streams.topics import contract_name
+
+log = logging.getLogger(__name__)
+BATCH = 256
+PROGRESS_S = 10.0
+
+
+@app.task
+async def catalog_replica() -> None:
+    """Load the model, catch up with catalog and ads, then follow them for as long as we run."""
+    record, published, control_end = await read_published()
+    engine = await _load_first_model(record, published)
+    tables = {cooccurrence.changelog_topic_name: _load_cooccurrence,
+              feedback.changelog_topic_name: _load_feedback}
+    for table in (cooccurrence, feedback):  # created here if the tables have not done it yet
+        await table.changelog_topic.maybe_declare()
+    consumer = await _start_consumer(list(tables), control_end)
+    control = settings.topic(MODEL_UPDATES)
+    try:
+        targets = await _end_offsets(consumer)
+        started, loaded = time.monotonic(), 0
+        progress = _CatchUpProgress(targets, started)
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=BATCH)
+            for tp, records in batches.items():
+                if tp.topic in tables:
+                    tables[tp.topic](records)
+                elif tp.topic == control:
+                    await switcher.on_records(records)
+                else:
+                    loaded += await _apply(contract_name(tp.topic), records)
+            if not state.ready.is_set():
+                progress.maybe_log(loaded)
+            if not state.ready.is_set() and await _caught_up(consumer, targets):
+                state.ready.set()
+                engine = state.engine or engine  # a switch may have happened while catching up
+                log.warning("coldstart: catalogue ready: %d items, %d ads, in %.1fs",
+                            len(engine.catalog), len(engine.catalog.ads()),
+                            time.monotonic() - started)
+    finally:
+        await consumer.stop()
+        if state.vectors is not None:
+            state.vectors.close()
+
+
+class _CatchUpProgress:
+    """A log line every PROGRESS_S while the replica catches up: a large catalogue is embedded
+    on first start (100,000 items take minutes on two cores) and the worker answers nothing
+    until then."""
+
+    def __init__(self, targets: dict[TopicPartition, int], started: float) -> None:
+        topics = {settings.topic(t) for t in CATALOGUE_TOPICS}
+        self.total = sum(end for tp, end in targets.items() if tp.topic in topics)
+        self.started = self.last = started
+
+    def maybe_log(self, applied: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_S:
+            self.last = now
+            log.warning("coldstart: catching up: %d of at most %d catalogue and ad records "
+                        "applied in %.0fs", applied, self.total, now - self.started)
+
+
+async def _load_first_model(record: Any, published: str | None) -> Engine:
+    """The published version (see `start_model`); if it does not load, the default model."""
+    loop = asyncio.get_running_loop()
+    if published and not settings.model:
+        try:
+            return await loop.run_in_executor(None, state.load, start_model(published))
+        except Exception as exc:
+            error = f"model_updates: cannot load model {published!r}: {exc}"
+            log.error("coldstart: %s; loading the default model instead", error)
+            await send_dead_letter(record, error)
+    return await loop.run_in_executor(None, state.load, start_model(None))
+
+
+async def _start_consumer(changelogs: list[str], control_from: int) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    partitions = []
+    loop = asyncio.get_running_loop()
+    for topic in [*(settings.topic(t) for t in CATALOGUE_TOPICS), *changelogs]:
+        for p in sorted(await loop.run_in_executor(None, _partitions, topic)):
+            partitions.append(TopicPartition(topic, p))
+    control = TopicPartition(settings.topic(MODEL_UPDATES), 0)
+    consumer.assign([*partitions, control])
+    await consumer.seek_to_beginning(*partitions)
+    consumer.seek(control, control_from)  # what came before was read by read_published
+    return consumer
+
+
+def _partitions(topic: str) -> list[int]:
+    return topic_partitions(topic, settings.bootstrap_servers)
+
+
+async def _end_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    return await consumer.end_offsets(list(consumer.assignment()))
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+    for tp, end in targets.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+async def _apply(topic: str, records: list[Any]) -> int:
+    """Validate a batch of one topic's records and apply the good ones to the catalogue."""
+    events = []
+    for record in records:
+        try:
+            events.append(schemas.decode(topic, record.value))
+        except InvalidEventError as exc:
+            await send_dead_letter(record, str(exc))
+    if not events:
+        return 0
+    async with state.catalog_lock:  # a model switch copies the catalogue, or catches up, between
+        assert state.engine is not None and state.encoder is not None and state.vectors is not None
+        switcher.note(topic, events)
+        return await apply_catalog_events(state.engine.catalog, topic, events, state.encoder,
+                                          state.vectors)
+
+
+def _load_cooccurrence(records: list[Any]) -> None:
+    engine = state.engine
+    assert engine is not None
+    for record in records:
+        engine.load_cooccurrence(record.key.decode(), record.value, record.timestamp)
+
+
+def _load_feedback(records: list[Any]) -> None:
+    engine = state.engine
+    assert engine is not None
+    for record in records:
+        engine.load_feedback(record.key.decode(), *read_totals(record.value))

@@ -1,0 +1,134 @@
+"""Blended ranking: three candidate sources, weights that follow evidence, bounded exploration."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from coldstart.index import IndexConfig, make_index
+from coldstart.ranking.bandit import Estimates
+from coldstart.ranking.blend import STRATEGIES, BlendConfig, BlendWeights, recommend_blended, score_candidates
+from coldstart.ranking.cooccurrence import Cooccurrence, CooccurrenceConfig
+from coldstart.ranking.explain import EXPLORE, POPULAR
+from coldstart.ranking.popularity import Popularity
+from coldstart.ranking.profile import Profile, with_interaction, with_signup
+
+DIM = 8
+T0 = 1_700_000_000_000
+E = np.eye(DIM, dtype=np.float32)
+
+
+def world() -> tuple[object, Cooccurrence, Popularity]:
+    """Items t0..t7 lie on the axes, p0 and p1 between t6 and t7; whoever clicks t0 goes on to
+    click t5; p0 is about as popular as t5, p1 less."""
+    index = make_index(DIM, IndexConfig(kind="flat"))
+    index.upsert([f"t{i}" for i in range(DIM)], E)
+    index.upsert(["p0", "p1"], np.stack([E[6] + E[7]] * 2) / math.sqrt(2))
+    cooc = Cooccurrence(CooccurrenceConfig(half_life_days=math.inf))
+    popularity = Popularity(half_life_days=math.inf)
+    for u in range(6):
+        cooc.update(["t0"], "t5", "click", T0 + u)
+        popularity.update("t0", "click", T0 + u)
+        popularity.update("t5", "click", T0 + u)
+    for u in range(5):
+        popularity.update("p0", "click", T0 + u)
+        popularity.update("p1", "view", T0 + u)
+        cooc.update([], "p0", "click", T0 + u)
+    return index, cooc, popularity
+
+
+def clicked(*items: str) -> Profile:
+    p: Profile | None = None
+    for i, item in enumerate(items):
+        p = with_interaction(p, item, E[int(item[1:])], "click", T0 + 100 + i)
+    assert p is not None
+    return p
+
+
+def test_a_user_with_clicks_gets_what_followed_them_first_and_is_told_why() -> None:
+    index, cooc, popularity = world()
+    recs = recommend_blended(clicked("t0"), index, cooc, popularity, k=5,
+                             titles={"t0": "Trail Shoes"})
+    assert recs[0].item_id == "t5"
+    assert recs[0].reason == "people who liked Trail Shoes liked this"
+    assert "t0" not in {r.item_id for r in recs}  # what the user clicked is not offered back
+    assert len({r.item_id for r in recs}) == 5
+
+
+def test_a_user_with_only_words_gets_content_matches_then_popular_items() -> None:
+    index, cooc, popularity = world()
+    words = with_signup(None, E[3], "headlamps", T0)
+    s = score_candidates(words, index, cooc, popularity)
+    assert np.all(s.parts["collaborative"] == 0)  # no known items: the cold weights, no CF
+    recs = recommend_blended(words, index, cooc, popularity, k=3)
+    assert recs[0].item_id == "t3" and recs[0].reason == "matches 'headlamps'"
+    assert POPULAR in {r.reason for r in recs[1:]}
+
+
+def test_weights_move_from_cold_to_warm_with_the_users_evidence() -> None:
+    index, cooc, popularity = world()
+    config = BlendConfig(cold=BlendWeights(1.0, 0.0, 0.0), warm=BlendWeights(0.0, 1.0, 0.0),
+                         user_k=1.0, item_k=0.0)
+    s = score_candidates(clicked("t0"), index, cooc, popularity, config=config)  # e_u = 1 / 2
+    t5 = s.ids.index("t5")
+    assert s.parts["collaborative"][t5] == pytest.approx(0.5)  # best candidate, scaled to 1
+    assert s.parts["content"][t5] == pytest.approx(0.5 * float(E[0] @ E[5]))
+
+
+def test_items_with_little_evidence_get_less_collaborative_trust() -> None:
+    index, cooc, popularity = world()
+    cooc.update(["t0"], "t6", "view", T0)  # one view: mass 1, against t5's 6 clicks
+    only_cf = BlendWeights(0.0, 1.0, 0.0)
+    config = BlendConfig(warm=only_cf, cold=only_cf, item_k=100.0)
+    s = score_candidates(clicked("t0"), index, cooc, popularity, config=config)
+    i5, i6 = s.ids.index("t5"), s.ids.index("t6")
+    trust = cooc.mass(["t5", "t6"]) / (cooc.mass(["t5", "t6"]) + 100.0)
+    raw = cooc.similarity("t0", ["t5", "t6"])
+    assert s.parts["collaborative"][i5] / s.parts["collaborative"][i6] == pytest.approx(
+        raw[0] * trust[0] / (raw[1] * trust[1]))
+    assert trust[0] / trust[1] > 10  # 12 against 1 of mass
+
+
+def test_exploration_takes_a_bounded_share_of_rarely_shown_items() -> None:
+    index, cooc, popularity = world()
+    shown = Estimates()
+    for _ in range(50):
+        shown.shown(["t1", "t2"])  # shown a lot: never explored
+    config = BlendConfig(explore_rate=0.2, explore_max_shown=20)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        recs = recommend_blended(clicked("t0"), index, cooc, popularity, k=5, shown=shown, rng=rng,
+                                 config=config)
+        explored = [r.item_id for r in recs if r.reason == EXPLORE]
+        assert len(explored) == 1  # 0.2 * 5 slots
+        assert not {"t1", "t2"} & set(explored)
+        assert len({r.item_id for r in recs}) == 5
+    off = recommend_blended(clicked("t0"), index, cooc, popularity, k=5, shown=shown, rng=rng)
+    assert EXPLORE not in {r.reason for r in off}
+
+
+def test_a_fractional_share_explores_that_often_on_average() -> None:
+    index, cooc, popularity = world()
+    rng, shown = np.random.default_rng(1), Estimates()
+    config = BlendConfig(explore_rate=0.05)
+    counts = [sum(r.reason == EXPLORE for r in recommend_blended(
+        clicked("t0"), index, cooc, popularity, k=4, shown=shown, rng=rng, config=config))
+        for _ in range(400)]
+    assert set(counts) <= {0, 1} and 0.12 < np.mean(counts) < 0.28  # 0.05 * 4 = 0.2 per list
+
+
+def test_excluded_and_purchased_items_never_appear_and_small_worlds_fill_up() -> None:
+    index, cooc, popularity = world()
+    p = with_interaction(clicked("t0"), "t5", E[5], "purchase", T0 + 500)
+    recs = recommend_blended(p, index, cooc, popularity, k=10, exclude={"p0"})
+    ids = [r.item_id for r in recs]
+    assert "t5" not in ids and "p0" not in ids and len(ids) == len(set(ids)) == 7
+    assert all(math.isfinite(r.score) for r in recs)
+
+
+def test_every_strategy_is_a_valid_weight_set() -> None:
+    index, cooc, popularity = world()
+    for name, weights in STRATEGIES.items():
+        recs = recommend_blended(clicked("t0"), index, cooc, popularity, k=4, weights=weights)
+        assert len(recs) == 4, name
