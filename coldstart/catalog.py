@@ -83,6 +83,9 @@ class Catalog:
         with_text = [e for e in latest.values() if e.get("text")]
         text_vecs = {e["ad_id"]: vectors[i] for i, e in enumerate(with_text)}
         for ad_id, e in latest.items():
+            if e.get("active") is False:  # out of rotation: kept nowhere until it comes back
+                self._ads.pop(ad_id, None)
+                continue
             self._ads[ad_id] = AdEntry(ad_id, float(e["bid"]), e.get("item_id"), e.get("text"),
                                        bool(e.get("active", True)), text_vecs.get(ad_id))
         self._ad_cache = None

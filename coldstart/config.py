@@ -13,6 +13,12 @@
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
+| COLDSTART_TS_PAST_DAYS | 3650 | a user event's `ts` may lie at most this many days before now |
+| COLDSTART_TS_FUTURE_S | 3600 | ... and at most this many seconds after now |
+| COLDSTART_HASH_KEY | (a random secret kept in COLDSTART_DATA_DIR/hash_key) | the HMAC key of the key hashes in user topics' dead letters; set one secret on every worker to make them comparable across workers |
+| COLDSTART_DEAD_LETTER_RETENTION_H | 168 | retention of `dead_letters`, hours, set when the worker creates it |
+| COLDSTART_OUTPUT_RETENTION_H | 168 | retention of `recommendations` and `ad_slots`, hours, likewise |
+| COLDSTART_TEST_FAIL_EVENT_IDS | (empty) | test only: comma-separated event ids whose batch the engine fails on, to prove no event is lost |
 """
 from __future__ import annotations
 
@@ -65,6 +71,12 @@ class Settings:
     partitions: int = 4
     explore_rate: float = 0.1
     rerank_depth: int = 30
+    ts_past_days: int = 3650
+    ts_future_s: int = 3600
+    hash_key: str = ""
+    dead_letter_retention_h: int = 168
+    output_retention_h: int = 168
+    fail_event_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -83,7 +95,25 @@ class Settings:
             partitions=_int("COLDSTART_PARTITIONS", 4, minimum=1),
             explore_rate=_fraction("COLDSTART_EXPLORE_RATE", 0.1),
             rerank_depth=_int("COLDSTART_RERANK_DEPTH", 30),
+            ts_past_days=_int("COLDSTART_TS_PAST_DAYS", 3650, minimum=1),
+            ts_future_s=_int("COLDSTART_TS_FUTURE_S", 3600),
+            hash_key=os.environ.get("COLDSTART_HASH_KEY", ""),
+            dead_letter_retention_h=_int("COLDSTART_DEAD_LETTER_RETENTION_H", 168, minimum=1),
+            output_retention_h=_int("COLDSTART_OUTPUT_RETENTION_H", 168, minimum=1),
+            fail_event_ids=frozenset(filter(None, os.environ.get(
+                "COLDSTART_TEST_FAIL_EVENT_IDS", "").split(","))),
         )
+
+    @property
+    def ts_window_ms(self) -> tuple[int, int]:
+        """How far before and after now a user event's `ts` may lie, ms."""
+        return self.ts_past_days * 86_400_000, self.ts_future_s * 1000
+
+    @property
+    def coalesce_s(self) -> float:
+        """How long the users agent gathers a batch: at least 1 ms, so 0 means "answer at once"
+        (a zero window would make Faust wait for a full batch)."""
+        return max(self.click_coalesce_ms, 1) / 1000
 
     @property
     def retrieval(self) -> RetrievalConfig:

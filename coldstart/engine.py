@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from coldstart.ads.feedback import placed_ads
+from coldstart.ads.feedback import impressions, placed_ads
 from coldstart.ads.placement import place_ads_by_ctr
 from coldstart.attribution import Served, ServedLog
 from coldstart.catalog import Catalog
@@ -93,6 +93,10 @@ class _Batch:
 class Engine:
     """Holds the worker's catalogue, popularity, co-occurrence and feedback estimates."""
 
+    # Test only (COLDSTART_TEST_FAIL_EVENT_IDS): a batch holding one of these event ids raises,
+    # to prove that the streaming layer loses nothing when the engine fails mid-batch.
+    fail_on: frozenset[str] = frozenset()
+
     def __init__(self, catalog: Catalog, encode_users: Encode, model_version: str,
                  popularity: Popularity | None = None, top_k: int = 10,
                  cooccurrence: Cooccurrence | None = None,
@@ -125,6 +129,7 @@ class Engine:
                         top_k=self.top_k, cooccurrence=self.cooc, strategies=self.strategies,
                         blend=self.blend, reranker=reranker, retrieval=self.retrieval)
         engine.bandit, engine.items_shown, engine.ad_ctr = self.bandit, self.items_shown, self.ad_ctr
+        engine.fail_on = self.fail_on
         return engine
 
     # --- the shared models, loaded from their tables -------------------------------------------
@@ -135,6 +140,16 @@ class Engine:
         else:
             self.cooc.load_row(item_id, row)
         self.cooc.now = max(self.cooc.now, ts)
+
+    def forget_items(self, item_ids: Sequence[str]) -> list[str]:
+        """Deleted items: drop their popularity, co-occurrence rows and feedback estimates here;
+        return the ids that had a row or an estimate (whose table rows want tombstones)."""
+        held = [i for i in item_ids if i in self.cooc or i in self.items_shown.betas]
+        self.popularity.remove(item_ids)
+        self.cooc.remove(item_ids)
+        for item_id in item_ids:
+            self.items_shown.betas.pop(item_id, None)
+        return held
 
     def load_feedback(self, key: str, shown: float, clicked: float) -> None:
         """One feedback table record: totals for "arm:<name>", "item:<id>" or "ad:<id>"."""
@@ -155,6 +170,8 @@ class Engine:
         The topics are consumed side by side, so a batch may hold a user's click before the
         deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
         """
+        if self.fail_on and any(e.get("event_id") in self.fail_on for _, e in events):
+            raise RuntimeError("injected fault (COLDSTART_TEST_FAIL_EVENT_IDS)")
         vectors = self._embed_texts(events)
         text_ranked = self._text_ranked(events, vectors)
         b = _Batch(dict(profiles), dict(served or {}))
@@ -163,6 +180,9 @@ class Engine:
             user = event["user_id"]
             if topic == "ad_slots":
                 log = b.served.get(user) or ServedLog()
+                if event["placement_id"] not in dict(log.ads):  # a redelivery counts them once
+                    for key, (shown, _) in impressions([event]).items():
+                        b.result.count(key, shown=shown)
                 b.served[user] = log.placed(event["placement_id"], placed_ads(event))
             elif topic == "user_deletions":
                 b.profiles[user] = b.served[user] = None

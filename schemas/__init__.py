@@ -1,24 +1,29 @@
 """The contract's JSON Schemas, each compiled once, and the one way raw records become events."""
 from __future__ import annotations
 
+import contextvars
 import copy
 import functools
 import json
 import math
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
 import fastjsonschema
 
 from coldstart.errors import ColdstartError, InvalidEventError
-from schemas.topics import CONTRACT, MODEL_UPDATES_SCHEMA
+from schemas.topics import CONTRACT, KEY_FIELDS, MODEL_UPDATES_SCHEMA, PRIVATE_TOPICS
 
 TOPICS: tuple[str, ...] = CONTRACT  # one schema per contract topic
 INTERNAL: tuple[str, ...] = (MODEL_UPDATES_SCHEMA,)  # schemas of topics only the product uses
 MAX_RAW_BYTES = 1 << 20  # a record value above 1 MiB is refused before it is parsed
 SHOW_CHARS = 60  # how much of an offending value an error message echoes
 ID_PATTERN = "^[^\\u0000-\\u001F\\u007F]*$"
+# While an error about a user topic is described, strings other than ids and enum values are not
+# echoed: they may be the user's own words (a description, a query, or text sent in a wrong field).
+_PRIVATE: contextvars.ContextVar[bool] = contextvars.ContextVar("schemas_private", default=False)
 
 Validator = Callable[[Any], Any]
 
@@ -72,10 +77,80 @@ def _validator(topic: str) -> Validator:
 
 
 def _check(topic: str, check: Validator, value: dict[str, Any]) -> dict[str, Any]:
+    token = _PRIVATE.set(topic in PRIVATE_TOPICS)
     try:
-        return check(value)
-    except fastjsonschema.JsonSchemaValueException as error:
-        raise _invalid(topic, _describe(error)) from None
+        try:
+            checked = check(value)
+        except fastjsonschema.JsonSchemaValueException as error:
+            raise _invalid(topic, _describe(error)) from None
+        problem = _strict(_load(topic), checked)
+        if problem is not None:
+            raise _invalid(topic, problem)
+        return checked
+    finally:
+        _PRIVATE.reset(token)
+
+
+def check_record(topic: str, event: dict[str, Any], key: bytes | None, now_ms: int,
+                 past_ms: int, future_ms: int) -> dict[str, Any]:
+    """What a schema cannot say about a record: its key is the id the contract names
+    (`KEY_FIELDS`), and a user event's `ts` lies within [now - past_ms, now + future_ms]."""
+    field = KEY_FIELDS.get(topic)
+    if field is not None:
+        wanted = str(event[field]).encode("utf-8")
+        if key != wanted:
+            got = "no key" if key is None else f"a key of {len(key):,} bytes that is not it"
+            raise _invalid(topic, f"the record key must be the event's {field} (UTF-8); got {got}")
+    ts = event.get("ts")
+    if topic in PRIVATE_TOPICS and isinstance(ts, int):
+        if ts < now_ms - past_ms:
+            raise _invalid(topic, f"field 'ts' is {ts}, more than {past_ms // 86_400_000:,} days "
+                                  "before now (COLDSTART_TS_PAST_DAYS); ts is in milliseconds")
+        if ts > now_ms + future_ms:
+            raise _invalid(topic, f"field 'ts' is {ts}, more than {future_ms // 1000:,} s after "
+                                  "now (COLDSTART_TS_FUTURE_S)")
+    return event
+
+
+def accept(topic: str, raw: bytes | None, key: bytes | None, now_ms: int, past_ms: int,
+           future_ms: int) -> dict[str, Any]:
+    """`decode` and `check_record`: the one way a worker turns an input record into an event."""
+    return check_record(topic, decode(topic, raw), key, now_ms, past_ms, future_ms)
+
+
+# --- rules beyond draft-07: integers are integers, ids are printable NFC -----------------------
+
+def _strict(root: dict[str, Any], value: Any) -> str | None:
+    """The first field a schema cannot refuse on its own: an integer written as a float
+    (`1000.0`), or an id that is not printable or not in Unicode NFC."""
+    for path, node, found in _leaves(root, root, value, ""):
+        types = node.get("type", ())
+        types = [types] if isinstance(types, str) else types
+        where = f"field '{_clip(path, 100)}'"
+        if "integer" in types and isinstance(found, float):
+            return f"{where} must be an integer; got the number {_show(found)} (send it without a fraction)"
+        if node.get("pattern") == ID_PATTERN and isinstance(found, str):
+            if not found.isprintable():
+                return f"{where} must be printable (no control, format or separator characters but the space)"
+            if not unicodedata.is_normalized("NFC", found):
+                return f"{where} must be in Unicode NFC (one spelling per id)"
+    return None
+
+
+def _leaves(root: dict[str, Any], node: dict[str, Any], value: Any,
+            path: str) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    ref = node.get("$ref", "")
+    if ref.startswith("#/definitions/"):
+        node = root["definitions"][ref.removeprefix("#/definitions/")]
+    if isinstance(value, dict) and "properties" in node:
+        for name, sub in node["properties"].items():
+            if name in value:
+                yield from _leaves(root, sub, value[name], f"{path}.{name}" if path else name)
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for i, item in enumerate(value):
+            yield from _leaves(root, node["items"], item, f"{path}[{i}]")
+    else:
+        yield path, node, value
 
 
 def _invalid(topic: str, detail: str) -> InvalidEventError:
@@ -172,7 +247,14 @@ def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:
     if rule == "type" and not path:
         return f"value is {_kind(value)}, expected an object"
     describe = _RULES.get(rule or "")
-    detail = describe(value, limit, error.definition) if describe else f"is invalid ({error.message})"
+    named = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    private = _PRIVATE.get() and rule != "enum" and not named.endswith("_id")
+    token = _PRIVATE.set(private)
+    try:
+        detail = (describe(value, limit, error.definition) if describe
+                  else "is invalid" if private else f"is invalid ({error.message})")
+    finally:
+        _PRIVATE.reset(token)
     if rule == "type" and path.endswith("_id") and _is_number(value):
         detail += f' (ids are strings: send "{_show(value)}")'
     return f"{subject} {detail}"
@@ -198,12 +280,12 @@ def _type(value: Any, expected: str | list[str], _: Any) -> str:
 def _bad_key(value: dict[str, Any], rule: dict[str, Any], _: Any) -> str:
     low, high = rule.get("minLength", 0), rule.get("maxLength", math.inf)
     key = next((k for k in value if not low <= len(k) <= high), "")
-    return f"has the key {_show(key)}; keys must have {low} to {high} characters"
+    return f"has the key {_name(key)}; keys must have {low} to {high} characters"
 
 
 def _extra(value: dict[str, Any], _: Any, definition: dict[str, Any]) -> str:
     extra = sorted(set(value) - set(definition.get("properties", {})))
-    return f"has unexpected fields {', '.join(_show(k) for k in extra)}"
+    return f"has unexpected fields {', '.join(_name(k) for k in extra)}"
 
 
 def _pattern(value: Any, pattern: str, _: Any) -> str:
@@ -243,7 +325,7 @@ def _kind(value: Any) -> str:
 
 def _typed(value: Any) -> str:
     if isinstance(value, str):
-        return f"the string {_show(value)}"
+        return f"a string {_show(value)}" if _PRIVATE.get() else f"the string {_show(value)}"
     if _is_number(value):
         return f"the number {_show(value)}"
     if isinstance(value, (list, dict)):
@@ -255,6 +337,8 @@ def _show(value: Any) -> str:
     """A short rendering of a value, never more than about SHOW_CHARS characters."""
     if value is None or isinstance(value, bool):
         return json.dumps(value)
+    if isinstance(value, str) and _PRIVATE.get():
+        return f"of {len(value):,} character{'s' * (len(value) != 1)} (not shown: it may be the user's words)"
     if isinstance(value, str):
         return repr(value if len(value) <= SHOW_CHARS else value[: SHOW_CHARS - 3] + "...")
     if isinstance(value, list):
@@ -262,6 +346,11 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return _clip(repr(value), SHOW_CHARS)
+
+
+def _name(key: str) -> str:
+    """A field name as messages show it (names are kept even where values are not shown)."""
+    return repr(_clip(key, SHOW_CHARS))
 
 
 def _clip(text: str, limit: int) -> str:

@@ -21,3 +21,14 @@ MODEL_UPDATES_SCHEMA = "model_updates"
 # Internal, created by Faust: the shared models' increments, keyed like the tables they feed.
 COOCCURRENCE_UPDATES = "coldstart-cooccurrence-updates"
 FEEDBACK = "coldstart-feedback"
+
+# The id each topic's record key must equal (UTF-8); `ad_slots` is the schema of AD_PLACEMENTS.
+KEY_FIELDS: dict[str, str] = {
+    "catalog": "item_id", "ads": "ad_id", "signups": "user_id", "searches": "user_id",
+    "clicks": "user_id", "page_views": "user_id", "user_deletions": "user_id",
+    "recommendations": "user_id", "ad_slots": "user_id",
+}
+# Topics (and the schemas of topics) whose records are about one user: their dead letters keep
+# no values, their errors echo no free text, and their `ts` must lie in the accepted window.
+PRIVATE_TOPICS: tuple[str, ...] = ("signups", "searches", "clicks", "page_views", "user_deletions",
+                                   "ad_slots", AD_PLACEMENTS)

@@ -21,7 +21,7 @@ from aiokafka.structs import ConsumerRecord
 
 import schemas
 from coldstart.encoder.encoder import Encoder
-from coldstart.encoder.registry import resolve
+from coldstart.encoder.registry import resolve_version
 from coldstart.encoder.vector_cache import TextVectorCache
 from coldstart.errors import InvalidEventError
 from schemas.topics import MODEL_UPDATES as TOPIC
@@ -79,7 +79,7 @@ class ModelSwitcher:
         serving = state.engine.model_version
         log.warning("coldstart: model %s published; loading it (serving %s meanwhile)",
                     version, serving)
-        path = resolve(version)  # a version directory is named by the id its weights give
+        path = resolve_version(version)  # a version directory is named by the id its weights give
         encoder = None if path.name == serving else await loop.run_in_executor(
             None, load_model, str(path))
         if encoder is None or encoder.version == serving:

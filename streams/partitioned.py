@@ -7,6 +7,7 @@ owns those keys' table rows, and a table write goes to the current record's part
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
@@ -14,6 +15,11 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, TopicT
 
 ROWS = "rows"  # the record value: {"rows": {key: value, ...}}
+# A table row written from these records remembers the offset of the newest record applied to
+# it (rows of partition p only ever come from partition p, in offset order), so a redelivered
+# record, one at or below that offset, changes nothing twice. Bytes rows carry it in front.
+_APPLIED, _APPLIED_HEAD = b"CSO", "<3sq"
+_APPLIED_SIZE = struct.calcsize(_APPLIED_HEAD)
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -47,3 +53,27 @@ def by_partition(batch: Sequence[EventT]) -> Iterator[tuple[EventT, list[tuple[s
         entry = grouped.setdefault(event.message.partition, (event, []))
         entry[1].extend(rows_of(event.key, cast(Mapping[str, Any], event.value)))
     yield from grouped.values()
+
+
+def by_partition_offsets(batch: Sequence[EventT]
+                         ) -> Iterator[tuple[EventT, list[tuple[int, str, Any]]]]:
+    """Like `by_partition`, each row with the offset of the record that carried it."""
+    grouped: dict[int, tuple[EventT, list[tuple[int, str, Any]]]] = {}
+    for event in batch:
+        entry = grouped.setdefault(event.message.partition, (event, []))
+        offset = event.message.offset
+        entry[1].extend((offset, k, v) for k, v in
+                        rows_of(event.key, cast(Mapping[str, Any], event.value)))
+    yield from grouped.values()
+
+
+def with_applied(offset: int, data: bytes) -> bytes:
+    """A bytes row and the offset of the newest record applied to it, as the table stores them."""
+    return struct.pack(_APPLIED_HEAD, _APPLIED, offset) + data
+
+
+def split_applied(raw: bytes) -> tuple[int, bytes]:
+    """(offset of the newest record applied, the row); -1 for a row stored without one."""
+    if raw[:3] == _APPLIED and len(raw) >= _APPLIED_SIZE:
+        return struct.unpack_from(_APPLIED_HEAD, raw)[1], raw[_APPLIED_SIZE:]
+    return -1, raw

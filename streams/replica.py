@@ -8,12 +8,18 @@ written by their agents on whichever worker owns the partition, load into every 
 Agents wait on `state.ready`, set once the replica has caught up with what all of these held at
 start. The model control topic is read here too: its last valid record picks the model at start
 (unless COLDSTART_MODEL is set), and later records switch the model (streams/model_switch.py).
+
+A record the catalogue cannot apply is a dead letter, never a crash (streams/guard.py): every
+worker re-reads these topics at every start, so one bad record must not stop them all. A deleted
+item's popularity, co-occurrence row and feedback estimate are dropped here, and tombstones go to
+the tables that hold them (sent once caught up, for what the tables still held then).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,9 +29,11 @@ from coldstart.engine import Engine
 from coldstart.errors import InvalidEventError
 from schemas.topics import CATALOGUE_TOPICS, MODEL_UPDATES
 from streams.admin import topic_partitions
-from streams.agents.feedback import read_totals
+from streams.agents.cooccurrence import forget_rows, stored_row
+from streams.agents.feedback import forget_counters, read_totals
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
+from streams.guard import guarded
 from streams.model_switch import read_published, switcher
 from streams.state import apply_catalog_events, start_model, state
 from streams.tables import cooccurrence, feedback
@@ -55,14 +63,18 @@ async def catalog_replica() -> None:
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH)
             for tp, records in batches.items():
                 if tp.topic in tables:
-                    tables[tp.topic](records)
+                    await guarded(records, _sync(tables[tp.topic]), lambda r: r, "changelog")
                 elif tp.topic == control:
-                    await switcher.on_records(records)
+                    await guarded(records, switcher.on_records, lambda r: r, "model_updates")
                 else:
-                    loaded += await _apply(contract_name(tp.topic), records)
+                    loaded += len(records)
+                    topic = contract_name(tp.topic)
+                    await guarded(records, _applier(topic), lambda r: r, topic)
             if not state.ready.is_set():
                 progress.maybe_log(loaded)
             if not state.ready.is_set() and await _caught_up(consumer, targets):
+                await _forget_deleted(list(_deleted))
+                _deleted.clear()
                 state.ready.set()
                 engine = state.engine or engine  # a switch may have happened while catching up
                 log.warning("coldstart: catalogue ready: %d items, %d ads, in %.1fs",
@@ -137,31 +149,66 @@ async def _caught_up(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, i
     return True
 
 
-async def _apply(topic: str, records: list[Any]) -> int:
+_deleted: set[str] = set()  # items deleted while catching up: forgotten in the tables once caught up
+
+
+async def _apply(topic: str, records: Sequence[Any]) -> int:
     """Validate a batch of one topic's records and apply the good ones to the catalogue."""
     events = []
     for record in records:
         try:
-            events.append(schemas.decode(topic, record.value))
+            # No time window: catalogue records are re-read from the start at every boot.
+            events.append(schemas.accept(topic, record.value, record.key, 0, 0, 0))
         except InvalidEventError as exc:
             await send_dead_letter(record, str(exc))
     if not events:
         return 0
     async with state.catalog_lock:  # a model switch copies the catalogue, or catches up, between
         assert state.engine is not None and state.encoder is not None and state.vectors is not None
-        switcher.note(topic, events)
-        return await apply_catalog_events(state.engine.catalog, topic, events, state.encoder,
-                                          state.vectors)
+        applied = await apply_catalog_events(state.engine.catalog, topic, events, state.encoder,
+                                             state.vectors)
+        switcher.note(topic, events)  # after applying: a batch that raised is not queued
+    if topic == "catalog":
+        latest = {e["item_id"]: bool(e.get("deleted")) for e in events}
+        gone = [item for item, deleted in latest.items() if deleted]
+        _deleted.difference_update(item for item, deleted in latest.items() if not deleted)
+        if state.ready.is_set():
+            await _forget_deleted(gone)
+        else:
+            _deleted.update(gone)
+    return applied
 
 
-def _load_cooccurrence(records: list[Any]) -> None:
+async def _forget_deleted(item_ids: list[str]) -> None:
+    """Deleted items leave the engine; their table rows get tombstones where a table held one."""
+    engine = state.engine
+    if engine is None or not item_ids:
+        return
+    held = engine.forget_items(item_ids)
+    await forget_rows(held)
+    await forget_counters(f"item:{item}" for item in held)
+
+
+def _applier(topic: str) -> Callable[[Sequence[Any]], Awaitable[int]]:
+    async def run(records: Sequence[Any]) -> int:
+        return await _apply(topic, records)
+    return run
+
+
+def _sync(load: Callable[[Sequence[Any]], None]) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    async def run(records: Sequence[Any]) -> None:
+        load(records)
+    return run
+
+
+def _load_cooccurrence(records: Sequence[Any]) -> None:
     engine = state.engine
     assert engine is not None
     for record in records:
-        engine.load_cooccurrence(record.key.decode(), record.value, record.timestamp)
+        engine.load_cooccurrence(record.key.decode(), stored_row(record.value), record.timestamp)
 
 
-def _load_feedback(records: list[Any]) -> None:
+def _load_feedback(records: Sequence[Any]) -> None:
     engine = state.engine
     assert engine is not None
     for record in records:

@@ -43,6 +43,7 @@ class WorkerState:
                         top_k=settings.top_k,
                         blend=BlendConfig(explore_rate=settings.explore_rate),
                         reranker=encoder.reranker, retrieval=settings.retrieval)
+        engine.fail_on = settings.fail_event_ids  # test only; empty unless set
         self.install(encoder, engine,
                      TextVectorCache(settings.data_dir, encoder.vectors_version, encoder.dim))
         log.warning("coldstart: model %s loaded", encoder.version)
@@ -70,7 +71,7 @@ def start_model(published: str | None) -> str | None:
     the control topic, else the registry's `current`, else the bundled model (None)."""
     if settings.model or not published:
         return model_registry.model_spec(settings.model or None)
-    return str(model_registry.resolve(published))
+    return str(model_registry.resolve_version(published))  # a name in the registry, never a path
 
 
 def load_model(spec: str | None) -> Encoder:

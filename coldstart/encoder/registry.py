@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -143,6 +144,22 @@ def resolve(version_or_path: str, root: Path | str | None = None) -> Path:
     known = ", ".join(versions(root)[-5:]) or "none"
     raise ModelError(f"expected a model version id or version directory, got {version_or_path!r} "
                      f"({'ambiguous: ' + ', '.join(matches) if matches else 'no match'}; under {base_root}: {known})")
+
+
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # schemas/model_updates.json
+
+
+def resolve_version(name: str, root: Path | str | None = None) -> Path:
+    """A version directory inside the registry, from its id, a hash suffix, `current` or `latest`:
+    what a published (control topic) version may name; a path, even one into the registry, is
+    refused, so a control record can never make a worker load a directory elsewhere on disk."""
+    if not VERSION_NAME.fullmatch(name):
+        raise ModelError(f"a model version is a name inside the registry (letters, digits, '.', "
+                         f"'_', '-'); got {name[:60]!r}")
+    path = resolve(name, root)
+    if path.resolve().parent != models_root(root).resolve():
+        raise ModelError(f"model version {name!r} is not a version of the registry {models_root(root)}")
+    return path
 
 
 def model_spec(model: str | None = None, root: Path | str | None = None) -> str | None:

@@ -1,7 +1,8 @@
 """Page views: one ad_slots event each, from the user's profile and the live ad inventory.
 
-What was placed counts as ad impressions (the feedback agent's table) and goes to the users agent
-(AD_PLACEMENTS), which remembers it in the user's served log, so a later click can credit the ad.
+What was placed goes to the users agent (AD_PLACEMENTS), which remembers it in the user's served
+log, so a later click can credit the ad, and counts its impressions there, once per placement_id
+(a redelivered page view places the same ads again but counts nothing twice).
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from collections.abc import Sequence
 from faust.types import EventT, StreamT
 
 import schemas
-from coldstart.ads.feedback import impressions
 from coldstart.errors import InvalidEventError
-from streams.agents.feedback import send_feedback
-from streams.app import app
+from coldstart.events import now_ms
+from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import take_events
+from streams.guard import guarded
 from streams.state import state
 from streams.tables import load_profile
 from streams.topics import ad_placements, ad_slots, page_views
@@ -26,14 +27,16 @@ async def on_page_views(stream: StreamT[bytes]) -> None:
     """Read-only on profiles: ads follow the user's taste without waiting for the encoder."""
     await state.ready.wait()
     async for batch in take_events(stream, 128, within=0.005):
-        await handle_batch(batch)
+        await guarded(batch, handle_batch, lambda e: e.message, "page_views")
 
 
 async def handle_batch(batch: Sequence[EventT]) -> None:
     valid = []
+    now = now_ms()
     for event in batch:
         try:
-            valid.append(schemas.decode("page_views", event.message.value))
+            valid.append(schemas.accept("page_views", event.message.value, event.message.key, now,
+                                        *settings.ts_window_ms))
         except InvalidEventError as exc:
             await send_dead_letter(event.message, str(exc))
     engine = state.engine
@@ -44,4 +47,3 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
     for out in placed:
         await ad_slots.send(key=out["user_id"].encode(), value=out)
         await ad_placements.send(key=out["user_id"].encode(), value=out)
-    await send_feedback(impressions(placed))

@@ -1,15 +1,21 @@
-"""Feedback counts (lists, items, ads shown and clicked) in, the `feedback` table out."""
+"""Feedback counts (lists, items, ads shown and clicked) in, the `feedback` table out.
+
+Each counter remembers the offset of the newest increment record applied to it ("at"), so a
+record redelivered after a crash between the table write and the commit is not counted twice.
+An increment of None (a catalogue delete) is a tombstone: the counter is forgotten.
+"""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from streams.app import app, settings
 from streams.faust_compat import as_current, take_events
-from streams.partitioned import by_partition, send_by_partition
+from streams.guard import guarded
+from streams.partitioned import by_partition_offsets, send_by_partition
 from streams.tables import feedback
 from streams.topics import feedback_counts
 
@@ -29,22 +35,44 @@ def read_totals(raw: bytes | None) -> tuple[float, float]:
     return float(data.get("shown", 0)), float(data.get("clicked", 0))
 
 
+async def forget_counters(keys: Iterable[str]) -> None:
+    """Tombstones for counters of deleted items and ads ("item:<id>", "ad:<id>")."""
+    rows = {key: None for key in keys}
+    if rows:
+        await send_by_partition(feedback_counts, rows, settings.partitions)
+
+
 @app.agent(feedback_counts, concurrency=1)
 async def on_feedback(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `feedback`: a batch's increments summed per key, each key written once."""
     async for batch in take_events(stream, BATCH, within=WITHIN_S):
-        for event, rows in by_partition(batch):
-            as_current(event)  # the keys of this partition are written to its changelog
-            for name, (add_shown, add_clicked) in _sums(rows).items():
-                key = name.encode()
-                shown, clicked = read_totals(feedback.get(key))
-                totals = {"shown": shown + add_shown, "clicked": clicked + add_clicked}
-                feedback[key] = json.dumps(totals).encode()
+        await guarded(batch, apply_batch, lambda e: e.message, "feedback")
 
 
-def _sums(rows: list[tuple[str, Any]]) -> dict[str, tuple[float, float]]:
-    sums: dict[str, tuple[float, float]] = {}
-    for name, add in rows:
-        shown, clicked = sums.get(name, (0.0, 0.0))
-        sums[name] = (shown + float(add["shown"]), clicked + float(add["clicked"]))
-    return sums
+async def apply_batch(batch: Sequence[EventT]) -> None:
+    for event, rows in by_partition_offsets(batch):
+        as_current(event)  # the keys of this partition are written to its changelog
+        totals: dict[str, dict[str, float] | None] = {}
+        changed: set[str] = set()
+        for offset, name, add in rows:
+            if name not in totals:
+                raw = feedback.get(name.encode())
+                totals[name] = json.loads(raw) if raw else None
+            row = totals[name]
+            if add is None:  # the item or ad was deleted
+                totals[name] = None
+                changed.add(name)
+                continue
+            row = row if row is not None else {"shown": 0.0, "clicked": 0.0, "at": -1}
+            if offset <= row.get("at", -1):
+                continue  # a redelivered record, applied before
+            totals[name] = {"shown": float(row.get("shown", 0)) + float(add["shown"]),
+                            "clicked": float(row.get("clicked", 0)) + float(add["clicked"]),
+                            "at": offset}
+            changed.add(name)
+        for name in changed:
+            value = totals[name]
+            if value is None:
+                feedback.pop(name.encode(), None)
+            else:
+                feedback[name.encode()] = json.dumps(value).encode()

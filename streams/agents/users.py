@@ -8,11 +8,13 @@ from faust.types import EventT, StreamT
 
 import schemas
 from coldstart.errors import InvalidEventError
+from coldstart.events import now_ms
 from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import as_current, take_events
+from streams.guard import guarded
 from streams.state import state
 from streams.tables import load_profile, load_served, profiles, served, served_bytes
 from streams.topics import event_kind, recommendations, user_events
@@ -22,17 +24,19 @@ from streams.topics import event_kind, recommendations, user_events
 async def on_user_events(stream: StreamT[bytes]) -> None:
     """Embed new words in one batch, update profiles, send (coalesced) recommendations."""
     await state.ready.wait()
-    async for batch in take_events(stream, 64, within=settings.click_coalesce_ms / 1000):
-        await handle_batch(batch)
+    async for batch in take_events(stream, 64, within=settings.coalesce_s):
+        await guarded(batch, handle_batch, lambda e: e.message, "users")
 
 
 async def handle_batch(batch: Sequence[EventT]) -> None:
     valid: list[tuple[str, dict]] = []
     sources: list[EventT] = []
+    now = now_ms()
     for event in batch:
         topic = event_kind(event.message.topic)
         try:
-            valid.append((topic, schemas.decode(topic, event.message.value)))
+            valid.append((topic, schemas.accept(topic, event.message.value, event.message.key,
+                                                now, *settings.ts_window_ms)))
             sources.append(event)
         except InvalidEventError as exc:
             await send_dead_letter(event.message, str(exc))

@@ -14,12 +14,9 @@ from tqdm import tqdm
 
 from coldstart.config import Settings
 from coldstart.errors import ColdstartError
+from schemas.topics import KEY_FIELDS
 
-TOPIC_KEYS: dict[str, str] = {
-    "catalog": "item_id", "ads": "ad_id", "signups": "user_id", "searches": "user_id",
-    "clicks": "user_id", "page_views": "user_id", "user_deletions": "user_id",
-    "recommendations": "user_id", "ad_slots": "user_id",
-}
+TOPIC_KEYS: dict[str, str] = KEY_FIELDS  # the field each topic is keyed by
 MAX_BYTES = 8 * 1024 * 1024
 POLL_MS = 200
 Until = Callable[[list[dict[str, Any]]], bool]
