@@ -145,7 +145,11 @@ def test_a_click_on_what_a_placed_ad_promoted_counts_for_the_ad(engine: Engine,
     assert {p["ad_id"] for p in out["placements"]} == {"a-shoes", "a-pan"}
     # The users agent gets the ad_slots event back, then the user's clicks.
     placed = engine.handle_users([("ad_slots", out)], {})
-    assert placed.recommendations == [] and placed.feedback == {}
+    # The placement counts its impressions once, when it reaches the user's served log.
+    assert placed.recommendations == []
+    assert placed.feedback == {"ad:a-shoes": (1, 0), "ad:a-pan": (1, 0)}
+    again = engine.handle_users([("ad_slots", out)], {}, placed.served)
+    assert again.feedback == {}  # a redelivered placement counts nothing twice
     other = engine.handle_users([click("u1", "pan-3", T0 + 1)], placed.profiles, placed.served)
     assert not any(k.startswith("ad:") for k in other.feedback)  # no ad promoted pan-3
     hit = engine.handle_users([click("u1", "run-1", T0 + 2)], other.profiles,
@@ -158,4 +162,4 @@ def test_a_placement_and_a_click_in_one_batch_go_in_event_time_order(engine: Eng
            "placements": [{"slot_id": "top", "ad_id": "a-shoes", "item_id": "run-1",
                            "score": 1.0}], "source_ts": T0, "produced_ts": T0 + 5}
     result = engine.handle_users([click("u1", "run-1", T0 + 1), ("ad_slots", out)], {})
-    assert result.feedback["ad:a-shoes"] == (0, 1)
+    assert result.feedback["ad:a-shoes"] == (1, 1)  # shown (the placement), then clicked
