@@ -78,6 +78,7 @@ class UserBatchResult:
 class _ClickRefresh:
     trigger_event_id: str
     source_ts: int
+    repeat: bool = False  # every click behind it was applied before: the list counts nothing
 
 
 @dataclass
@@ -193,12 +194,14 @@ class Engine:
                 if error:
                     b.result.rejected.append((position, error))
             else:
+                repeat = has_seen(b.profiles.get(user), event["event_id"])
                 self._text_event(topic, event, vectors[position], b.profiles)
                 trigger = "signup" if topic == "signups" else "search"
                 self._recommendation(b, user, trigger, event["event_id"], event["ts"],
-                                     text_ranked[position])
+                                     text_ranked[position], repeat=repeat)
         for user, r in b.refresh.items():
-            self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
+            self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts,
+                                 repeat=r.repeat)
         # A user deleted and then seen again in one batch is purged first, then written anew.
         # Only what changed is written: a page view's placement or a repeat leaves the profile.
         b.result.profiles = {u: p for u, p in b.profiles.items()
@@ -229,7 +232,8 @@ class Engine:
         if item_id not in self.catalog:
             return f"clicks: item_id {item_id[:60]!r} is not in the catalogue (unknown or deleted)"
         profile = b.profiles.get(user)
-        if not has_seen(profile, event["event_id"]):
+        new = not has_seen(profile, event["event_id"])
+        if new:
             b.result.cooccurrence += row_updates(profile.recent if profile else (), item_id,
                                                  action, ts, self.cooc.config)
             profile = with_interaction(profile, item_id, self.catalog.item_vector(item_id),
@@ -238,7 +242,11 @@ class Engine:
             self.popularity.update(item_id, action, ts)
             self._attribute(b, user, event.get("recommendation_id"), item_id)
             self._attribute_ad(b, user, event.get("recommendation_id"), item_id)
-        b.refresh[user] = _ClickRefresh(event["event_id"], ts)
+        before = b.refresh.get(user)
+        # A redelivered click may be batched differently and trigger a list the first delivery
+        # coalesced away: that list is sent, but counts as shown only if a new click is behind it.
+        b.refresh[user] = _ClickRefresh(event["event_id"], ts,
+                                        repeat=not new and (before is None or before.repeat))
         return None
 
     def _attribute(self, b: _Batch, user: str, recommendation_id: str | None, item_id: str) -> None:
@@ -278,7 +286,8 @@ class Engine:
         return dict(zip(positions, ranked))
 
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
-                        source_ts: int, text_ranked: Sequence[str] = ()) -> None:
+                        source_ts: int, text_ranked: Sequence[str] = (),
+                        repeat: bool = False) -> None:
         rec_id = stable_id("rec", trigger, trigger_event_id, user)
         profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
         before = dict(log.lists).get(rec_id)
@@ -290,7 +299,7 @@ class Engine:
                                   rng=rng, config=self.blend, text_ranked=text_ranked)
         picks = self._explain_content(profile, picks)
         items = tuple(p.item_id for p in picks)
-        if before is None:  # a repeat of a list is not shown twice
+        if before is None and not repeat:  # a repeat of a list is not shown twice
             b.result.count(f"arm:{arm}", shown=1)
             for item in items:
                 b.result.count(f"item:{item}", shown=1)

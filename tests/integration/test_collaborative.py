@@ -20,6 +20,7 @@ from e2e import (
 )
 
 from coldstart.ranking.cooccurrence import Neighbours
+from streams.partitioned import split_applied
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def test_clicks_teach_co_occurrence_that_reaches_a_later_user(pipeline: Pipeline
         pipeline.send("clicks", [click(user, a)] + [click(new_id("u"), x) for x in background])
         pipeline.send("clicks", [click(user, b)])
     table_latest(pipeline, "cooccurrence", a,
-           lambda v: v is not None and b in Neighbours.from_bytes(v).keys, "A's row naming B")
+           lambda v: v is not None and b in Neighbours.from_bytes(split_applied(v)[1]).keys, "A's row naming B")
 
     # Every worker follows the table's changelog; give the replica a moment, then a new user.
     deadline, rec = time.monotonic() + WAIT, None
