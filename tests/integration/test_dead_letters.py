@@ -74,6 +74,11 @@ def test_bad_events_are_dead_lettered_and_valid_ones_answered(pipeline: Pipeline
         assert (letter["source_topic"], letter["partition"], letter["offset"]) == \
                (topic, s.partition, s.offset)
         assert says in letter["error"], f"{topic}: expected {says!r} in {letter['error']!r}"
+        assert letter["payload_bytes"] == len(raw or b"") and letter["key_bytes"] == len(key)
+        if topic not in ("catalog", "ads"):  # a user's record: its shape and a keyed hash only
+            assert letter["key"] == "" and len(letter["key_hmac"]) == 32
+            assert valid_users[0] not in json.dumps(letter) and "not shown" in letter["payload"]
+            continue
         assert letter["key"] == key.decode()
         text = (raw or b"").decode("utf-8", errors="replace")
         if len(text) <= 16_384:

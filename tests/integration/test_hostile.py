@@ -273,3 +273,25 @@ def test_every_record_redelivered_after_a_sigkill_changes_no_counter(own: Own) -
     wait_consumed(own.settings)
     after = counters(pipeline)
     assert after == before
+
+
+# --- start-up checks ---------------------------------------------------------------------------
+
+def test_partitions_come_from_the_topics_and_co_partitioning_is_verified(broker: str,
+                                                                         topic_prefix: str) -> None:
+    """A COLDSTART_PARTITIONS that differs from the topics gives way to the topics' own count;
+    user topics with different counts stop the start in one line."""
+    from kafka.admin import NewTopic
+
+    from coldstart.errors import ConfigError
+    from streams.admin import check_partitions, create_missing
+
+    agreed = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}p3{uuid.uuid4().hex[:4]}-",
+                      partitions=2)
+    create_missing(agreed, [NewTopic(agreed.topic(t), 3, 1) for t in ("signups", "clicks")])
+    assert check_partitions(agreed) == 3
+    split = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}px{uuid.uuid4().hex[:4]}-")
+    create_missing(split, [NewTopic(split.topic("signups"), 2, 1), NewTopic(split.topic("clicks"), 3, 1)])
+    with pytest.raises(ConfigError, match="one partition count") as caught:
+        check_partitions(split)
+    assert "\n" not in str(caught.value)

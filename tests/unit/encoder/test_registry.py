@@ -81,3 +81,22 @@ def test_head_version_applies_on_top_of_the_base(encoder: Encoder, tmp_path: Pat
     loaded = load_encoder(reg.model_spec(version, tmp_path), cache_size=0)
     assert loaded.version != encoder.version
     assert float(loaded.encode(["tent"])[0] @ encoder.encode(["tent"])[0]) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["/tmp/x", "../../x", "..", "a/b", "~", " current"])
+def test_a_published_version_is_a_name_inside_the_registry_never_a_path(tmp_path: Path,
+                                                                        name: str) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "manifest.json").write_text("{}")  # a loadable-looking directory outside
+    with pytest.raises(ModelError, match="name inside the registry"):
+        reg.resolve_version(name, tmp_path / "models")
+
+
+def test_a_version_directory_outside_the_registry_is_refused_even_by_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """resolve() also accepts a directory relative to the working directory; resolve_version not."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "manifest.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match="not a version of the registry"):
+        reg.resolve_version("elsewhere", tmp_path / "models")
