@@ -360,7 +360,8 @@ def bad_corpus(valid: list[Event], count: int, seed: int = 5
         if decoded is not None and not (topic == "clicks" and decoded["item_id"] not in catalogue):
             continue  # the mutation happened to be valid: not a bad event
         key = next((event[k].encode() for k in ("user_id", "item_id") if isinstance(event.get(k), str)), None)
-        keyless = raw is not None and rng.random() < 0.1  # Kafka needs a key or a value
+        # Kafka needs a key or a value, and a compacted topic (catalog) a key.
+        keyless = raw is not None and topic != "catalog" and rng.random() < 0.1
         out.append((topic, raw, None if keyless else key))
     return out
 
