@@ -89,3 +89,24 @@ def test_page_view_fills_slots_with_distinct_active_ads(engine: Engine, encoder:
     placed = [(p["slot_id"], p["ad_id"]) for p in out["placements"]]
     assert placed == [("top", "a1"), ("side", "a2")]  # strongest first, inactive a3 never
     assert np.isfinite([p["score"] for p in out["placements"]]).all()
+
+
+def test_an_inactive_ad_leaves_the_inventory_until_it_comes_back(engine: Engine,
+                                                                 encoder: Encoder) -> None:
+    ads = [{"ad_id": "a1", "item_id": "run-1", "bid": 1.0}]
+    engine.catalog.apply_ads(ads, encoder.encode_items(engine.catalog.ad_texts(ads)))
+    engine.catalog.apply_ads([{**ads[0], "active": False}], np.zeros((0, encoder.dim)))
+    assert engine.catalog.ads() == [] and engine.catalog.contents().ads == {}
+    engine.catalog.apply_ads(ads, np.zeros((0, encoder.dim)))
+    assert [ad.ad_id for ad in engine.catalog.ads()] == ["a1"]
+
+
+def test_a_deleted_item_is_forgotten_by_popularity_co_occurrence_and_feedback(engine: Engine) -> None:
+    engine.popularity.update("run-1", "click", 3)
+    engine.cooc.update(["run-2"], "run-1", "click", 3)
+    engine.load_feedback("item:run-1", 5, 1)
+    assert "run-1" in engine.popularity and "run-1" in engine.cooc
+    held = engine.forget_items(["run-1", "pan-1"])
+    assert held == ["run-1"]  # the only one with a row or an estimate: its tables get tombstones
+    assert "run-1" not in engine.popularity and "run-1" not in engine.cooc
+    assert "run-1" not in engine.items_shown.betas
