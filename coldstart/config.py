@@ -13,6 +13,7 @@
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
+| COLDSTART_METRICS_PORT | 0 | the worker's port for /metrics, /healthz and /readyz (0: a free port, logged and named in the worker's Kafka client id) |
 """
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _port(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a TCP port from 0 to 65535 (0: any free one), got {value}")
     return value
 
 
@@ -65,6 +73,7 @@ class Settings:
     partitions: int = 4
     explore_rate: float = 0.1
     rerank_depth: int = 30
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -83,6 +92,7 @@ class Settings:
             partitions=_int("COLDSTART_PARTITIONS", 4, minimum=1),
             explore_rate=_fraction("COLDSTART_EXPLORE_RATE", 0.1),
             rerank_depth=_int("COLDSTART_RERANK_DEPTH", 30),
+            metrics_port=_port("COLDSTART_METRICS_PORT", 0),
         )
 
     @property

@@ -5,6 +5,7 @@ import logging
 from typing import Any, Protocol
 
 from coldstart.events import now_ms
+from streams import metrics
 from streams.topics import contract_name, dead_letters
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def dead_letter(message: Message, error: str) -> dict[str, Any]:
 async def send_dead_letter(message: Message, error: str) -> None:
     """Send one record to dead_letters; the log line names the place, never the user's text."""
     letter = dead_letter(message, error)
+    metrics.dead_letter(letter)
     log.warning("dead letter from %s[%s]@%s: %s", letter["source_topic"], letter["partition"],
                 letter["offset"], letter["error"][:200])
     await dead_letters.send(key=message.key or b"", value=letter)

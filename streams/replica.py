@@ -22,6 +22,7 @@ import schemas
 from coldstart.engine import Engine
 from coldstart.errors import InvalidEventError
 from schemas.topics import CATALOGUE_TOPICS, MODEL_UPDATES
+from streams import metrics
 from streams.admin import topic_partitions
 from streams.agents.feedback import read_totals
 from streams.app import app, settings
@@ -49,11 +50,13 @@ async def catalog_replica() -> None:
     control = settings.topic(MODEL_UPDATES)
     try:
         targets = await _end_offsets(consumer)
+        metrics.replica_targets(targets, contract_name)
         started, loaded = time.monotonic(), 0
         progress = _CatchUpProgress(targets, started)
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH)
             for tp, records in batches.items():
+                metrics.replica_read(tp, records, contract_name)
                 if tp.topic in tables:
                     tables[tp.topic](records)
                 elif tp.topic == control:

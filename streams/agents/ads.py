@@ -12,6 +12,7 @@ from faust.types import EventT, StreamT
 import schemas
 from coldstart.ads.feedback import impressions
 from coldstart.errors import InvalidEventError
+from streams import metrics
 from streams.agents.feedback import send_feedback
 from streams.app import app
 from streams.dead_letters import send_dead_letter
@@ -31,6 +32,7 @@ async def on_page_views(stream: StreamT[bytes]) -> None:
 
 async def handle_batch(batch: Sequence[EventT]) -> None:
     valid = []
+    metrics.batch_in("ads", ("page_views" for _ in batch))
     for event in batch:
         try:
             valid.append(schemas.decode("page_views", event.message.value))
@@ -44,4 +46,5 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
     for out in placed:
         await ad_slots.send(key=out["user_id"].encode(), value=out)
         await ad_placements.send(key=out["user_id"].encode(), value=out)
+    metrics.outputs_sent("ad_slots", placed)
     await send_feedback(impressions(placed))

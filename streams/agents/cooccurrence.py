@@ -7,6 +7,8 @@ from typing import Any
 from faust.types import StreamT
 
 from coldstart.ranking.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes, merge_updates
+from schemas.topics import COOCCURRENCE_UPDATES
+from streams import metrics
 from streams.app import app, settings
 from streams.faust_compat import as_current, take_events
 from streams.partitioned import by_partition, send_by_partition
@@ -35,6 +37,7 @@ def _row_update(item_id: str, value: dict[str, Any]) -> RowUpdate:
 async def on_row_updates(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `cooccurrence`: read each row once per batch, add its changes, write it."""
     async for batch in take_events(stream, BATCH, within=WITHIN_S):
+        metrics.batch_in("cooccurrence", (COOCCURRENCE_UPDATES for _ in batch))
         for event, rows in by_partition(batch):
             as_current(event)  # the rows of this partition are written to its changelog
             for update in merge_updates(_row_update(item, value) for item, value in rows):

@@ -7,6 +7,8 @@ from typing import Any
 
 from faust.types import StreamT
 
+from schemas.topics import FEEDBACK
+from streams import metrics
 from streams.app import app, settings
 from streams.faust_compat import as_current, take_events
 from streams.partitioned import by_partition, send_by_partition
@@ -33,6 +35,7 @@ def read_totals(raw: bytes | None) -> tuple[float, float]:
 async def on_feedback(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `feedback`: a batch's increments summed per key, each key written once."""
     async for batch in take_events(stream, BATCH, within=WITHIN_S):
+        metrics.batch_in("feedback", (FEEDBACK for _ in batch))
         for event, rows in by_partition(batch):
             as_current(event)  # the keys of this partition are written to its changelog
             for name, (add_shown, add_clicked) in _sums(rows).items():
