@@ -28,27 +28,12 @@ from prometheus_client.registry import Collector
 from coldstart.errors import ConfigError
 from streams import metrics
 from streams.app import app, settings
+from streams.endpoint import client_id, is_stream_topic
 from streams.faust_compat import read_offsets
 from streams.state import state
 from streams.topics import contract_name
 
 log = logging.getLogger(__name__)
-CLIENT_ID_PREFIX = "coldstart-worker-"
-
-
-def client_id(port: int, host: str) -> str:
-    """The Kafka client id that names a worker's operations port (see `parse_client_id`)."""
-    return f"{CLIENT_ID_PREFIX}{port}-{host}"
-
-
-def parse_client_id(value: str) -> tuple[int, str] | None:
-    """(port, host) from a worker's client id; None for any other client."""
-    if not value.startswith(CLIENT_ID_PREFIX):
-        return None
-    port, _, host = value[len(CLIENT_ID_PREFIX):].partition("-")
-    return (int(port), host) if port.isdigit() else None
-
-
 def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -107,11 +92,6 @@ def assigned() -> dict[str, list[int]]:
 
 
 # --- what is read at scrape time ----------------------------------------------------------------
-
-def is_stream_topic(topic: str) -> bool:
-    """A topic an agent consumes; not a table's changelog (written here, read only in
-    recovery) nor Faust's assignor topic, whose lag would mean nothing."""
-    return not topic.endswith("-changelog") and "__assignor" not in topic
 
 
 class WorkerCollector(Collector):
