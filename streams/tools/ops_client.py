@@ -8,6 +8,7 @@ addresses where the broker's view of a member's host is not reachable (Docker fr
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ from coldstart.config import Settings
 from coldstart.errors import InvalidEventError
 from schemas.topics import MODEL_UPDATES, MODEL_UPDATES_SCHEMA
 from streams.endpoint import is_stream_topic, metrics_port
+
+
+# kafka-python warns, with the raw bytes, that it cannot decode Faust's member metadata (a JSON
+# tail after the subscription); the assignment it does decode is all that is read here.
+logging.getLogger("kafka.admin").setLevel(logging.ERROR)
 
 
 def group_id(settings: Settings) -> str:
