@@ -23,7 +23,6 @@ from coldstart.errors import InvalidEventError
 from schemas.topics import MODEL_UPDATES, MODEL_UPDATES_SCHEMA
 from streams.endpoint import is_stream_topic, metrics_port
 
-
 # kafka-python warns, with the raw bytes, that it cannot decode Faust's member metadata (a JSON
 # tail after the subscription); the assignment it does decode is all that is read here.
 logging.getLogger("kafka.admin").setLevel(logging.ERROR)
