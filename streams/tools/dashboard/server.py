@@ -98,7 +98,7 @@ class Board:
         return {"ts": rec.get("produced_ts"), "user_id": rec.get("user_id"),
                 "trigger": rec.get("trigger"), "count": len(items),
                 "latency_ms": _latency_ms(rec),
-                "top": [self.titles.get(i.get("item_id"), i.get("item_id")) for i in items[:3]]}
+                "top": [str(i.get("item_id")) for i in items[:3]]}
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         """The user's latest list with its reasons (the one place reasons are shown)."""
@@ -130,7 +130,8 @@ class Board:
             "lag": dict(sorted(latest.lag.items())),
             "dead_letter_counts": dict(sorted(kinds.items())),
             "dead_letters": list(self.dead_letters),
-            "recommendations": list(self.recommendations),
+            "recommendations": [{**r, "top": [self.titles.get(i, i) for i in r["top"]]}
+                                for r in self.recommendations],  # titles may arrive later
             "ad_slots": list(self.ad_slots),
             "feed_error": self.feed_error,
         }

@@ -56,14 +56,17 @@
       el("text", {x: W - R, y: H - 6, "text-anchor": "end"}, svg).textContent = clock(t1);
     }
     names.forEach(function (name, k) {
-      var d = "", pen = false;
-      series[name].forEach(function (value, j) {
+      var d = "", pen = false, color = COLORS[k % COLORS.length], values = series[name];
+      values.forEach(function (value, j) {
         if (value == null || j >= times.length) { pen = false; return; }
-        d += (pen ? "L" : "M") + x(times[j]).toFixed(1) + "," + y(value).toFixed(1);
+        var px = x(times[j]).toFixed(1), py = y(value).toFixed(1);
+        d += (pen ? "L" : "M") + px + "," + py;
+        var alone = !pen && (j + 1 >= values.length || values[j + 1] == null);
+        if (alone) el("circle", {cx: px, cy: py, r: 3, fill: color}, svg);  // a point with no line
         pen = true;
         drawn++;
       });
-      if (d) el("path", {d: d, "class": "series", stroke: COLORS[k % COLORS.length], "data-name": name}, svg);
+      if (d) el("path", {d: d, "class": "series", stroke: color, "data-name": name}, svg);
     });
     svg.setAttribute("data-points", String(drawn));
     var legend = document.createElement("div");
