@@ -19,6 +19,7 @@
 | COLDSTART_DEAD_LETTER_RETENTION_H | 168 | retention of `dead_letters`, hours, set when the worker creates it |
 | COLDSTART_OUTPUT_RETENTION_H | 168 | retention of `recommendations` and `ad_slots`, hours, likewise |
 | COLDSTART_TEST_FAIL_EVENT_IDS | (empty) | test only: comma-separated event ids whose batch the engine fails on, to prove no event is lost |
+| COLDSTART_METRICS_PORT | 0 | the worker's port for /metrics, /healthz and /readyz (0: a free port, logged and named in the worker's Kafka client id) |
 """
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _port(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a TCP port from 0 to 65535 (0: any free one), got {value}")
     return value
 
 
@@ -77,6 +85,7 @@ class Settings:
     dead_letter_retention_h: int = 168
     output_retention_h: int = 168
     fail_event_ids: frozenset[str] = frozenset()
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -102,6 +111,7 @@ class Settings:
             output_retention_h=_int("COLDSTART_OUTPUT_RETENTION_H", 168, minimum=1),
             fail_event_ids=frozenset(filter(None, os.environ.get(
                 "COLDSTART_TEST_FAIL_EVENT_IDS", "").split(","))),
+            metrics_port=_port("COLDSTART_METRICS_PORT", 0),
         )
 
     @property

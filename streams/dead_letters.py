@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from coldstart.config import Settings
 from coldstart.events import now_ms
 from schemas.topics import PRIVATE_TOPICS
+from streams import metrics
 from streams.app import settings
 from streams.topics import contract_name, dead_letters
 
@@ -117,6 +118,7 @@ async def send_dead_letter(message: Message, error: str) -> None:
     except Exception as exc:  # a message object we cannot read at all
         log.error("coldstart: cannot build a dead letter (%s: %s)", type(exc).__name__, exc)
         return
+    metrics.dead_letter(letter)
     log.warning("dead letter from %s[%s]@%s: %s", letter["source_topic"], letter["partition"],
                 letter["offset"], letter["error"][:200])
     for attempt in range(SEND_TRIES):

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import faust
 from faust.streams import Stream, _current_event
+from faust.transport import consumer as base_consumer
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, EventT, StreamT
 
@@ -21,6 +22,7 @@ REACHES: tuple[tuple[Any, str], ...] = (
     (driver.Consumer, "_is_changelog_tp"),
     (driver.Consumer, "seek_to_committed"),
     (faust.Worker, "spinner"),
+    (base_consumer.Consumer, "_read_offset"),
 )
 
 
@@ -38,6 +40,14 @@ def as_current(event: EventT) -> None:
     with the source topic. It stays set in the calling task until changed.
     """
     _current_event.set(weakref.ref(event))
+
+
+def read_offsets(app: faust.App) -> dict[TP, int]:
+    """The offset of the last record Faust handed to a stream, per assigned partition that has
+    had one: Faust keeps it (`Consumer._read_offset`) for its commits, with no public getter,
+    and consumer lag is measured from it (streams/ops.py)."""
+    offsets: Mapping[TP, int | None] = getattr(app.consumer, "_read_offset", {})
+    return {tp: offset for tp, offset in list(offsets.items()) if offset is not None}
 
 
 class RewindingConsumer(driver.Consumer):

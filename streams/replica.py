@@ -28,6 +28,7 @@ import schemas
 from coldstart.engine import Engine
 from coldstart.errors import InvalidEventError
 from schemas.topics import CATALOGUE_TOPICS, MODEL_UPDATES
+from streams import metrics
 from streams.admin import topic_partitions
 from streams.agents.cooccurrence import forget_rows, stored_row
 from streams.agents.feedback import forget_counters, read_totals
@@ -57,11 +58,13 @@ async def catalog_replica() -> None:
     control = settings.topic(MODEL_UPDATES)
     try:
         targets = await _end_offsets(consumer)
+        metrics.replica_targets(targets, contract_name)
         started, loaded = time.monotonic(), 0
         progress = _CatchUpProgress(targets, started)
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH)
             for tp, records in batches.items():
+                metrics.replica_read(tp, records, contract_name)
                 if tp.topic in tables:
                     await guarded(records, _sync(tables[tp.topic]), lambda r: r, "changelog")
                 elif tp.topic == control:

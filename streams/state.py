@@ -15,6 +15,7 @@ from coldstart.encoder.encoder import Encoder, load_encoder
 from coldstart.encoder.vector_cache import TextVectorCache
 from coldstart.engine import Engine
 from coldstart.ranking.blend import BlendConfig
+from streams import metrics
 from streams.app import settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ def start_model(published: str | None) -> str | None:
 
 def load_model(spec: str | None) -> Encoder:
     """The encoder for a model spec (a version id or directory, a model name; None: bundled)."""
-    return load_encoder(spec, threads=settings.encoder_threads, cache_size=settings.encoder_cache)
+    return metrics.timed_model(load_encoder(spec, threads=settings.encoder_threads,
+                                            cache_size=settings.encoder_cache))
 
 
 async def apply_catalog_events(catalog: Catalog, topic: str, events: Sequence[Mapping[str, Any]],

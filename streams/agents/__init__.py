@@ -8,5 +8,5 @@ from __future__ import annotations
 
 def register() -> None:
     """Import every agent module: importing one registers its agents and tasks with the app."""
-    from streams import replica  # noqa: F401
+    from streams import ops, replica  # noqa: F401
     from streams.agents import ads, cooccurrence, feedback, users  # noqa: F401

@@ -13,6 +13,7 @@ from faust.types import EventT, StreamT
 import schemas
 from coldstart.errors import InvalidEventError
 from coldstart.events import now_ms
+from streams import metrics
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import take_events
@@ -33,6 +34,7 @@ async def on_page_views(stream: StreamT[bytes]) -> None:
 async def handle_batch(batch: Sequence[EventT]) -> None:
     valid = []
     now = now_ms()
+    metrics.batch_in("ads", ("page_views" for _ in batch))
     for event in batch:
         try:
             valid.append(schemas.accept("page_views", event.message.value, event.message.key, now,
@@ -47,3 +49,4 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
     for out in placed:
         await ad_slots.send(key=out["user_id"].encode(), value=out)
         await ad_placements.send(key=out["user_id"].encode(), value=out)
+    metrics.outputs_sent("ad_slots", placed)

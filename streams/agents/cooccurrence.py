@@ -12,6 +12,8 @@ from typing import Any
 from faust.types import EventT, StreamT
 
 from coldstart.ranking.cooccurrence import CooccurrenceConfig, RowUpdate, apply_update_bytes, merge_updates
+from schemas.topics import COOCCURRENCE_UPDATES
+from streams import metrics
 from streams.app import app, settings
 from streams.faust_compat import as_current, take_events
 from streams.guard import guarded
@@ -53,6 +55,7 @@ def stored_row(raw: bytes | None) -> bytes | None:
 async def on_row_updates(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `cooccurrence`: read each row once per batch, add its changes, write it."""
     async for batch in take_events(stream, BATCH, within=WITHIN_S):
+        metrics.batch_in("cooccurrence", (COOCCURRENCE_UPDATES for _ in batch))
         await guarded(batch, apply_batch, lambda e: e.message, "cooccurrence")
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from faust.types import EventT, StreamT
 
+from schemas.topics import FEEDBACK
+from streams import metrics
 from streams.app import app, settings
 from streams.faust_compat import as_current, take_events
 from streams.guard import guarded
@@ -46,6 +48,7 @@ async def forget_counters(keys: Iterable[str]) -> None:
 async def on_feedback(stream: StreamT[dict[str, Any]]) -> None:
     """The one writer of `feedback`: a batch's increments summed per key, each key written once."""
     async for batch in take_events(stream, BATCH, within=WITHIN_S):
+        metrics.batch_in("feedback", (FEEDBACK for _ in batch))
         await guarded(batch, apply_batch, lambda e: e.message, "feedback")
 
 

@@ -9,6 +9,7 @@ from faust.types import EventT, StreamT
 import schemas
 from coldstart.errors import InvalidEventError
 from coldstart.events import now_ms
+from streams import metrics
 from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
 from streams.app import app, settings
@@ -17,7 +18,7 @@ from streams.faust_compat import as_current, take_events
 from streams.guard import guarded
 from streams.state import state
 from streams.tables import load_profile, load_served, profiles, served, served_bytes
-from streams.topics import event_kind, recommendations, user_events
+from streams.topics import contract_name, event_kind, recommendations, user_events
 
 
 @app.agent(user_events, concurrency=1)
@@ -32,6 +33,7 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
     valid: list[tuple[str, dict]] = []
     sources: list[EventT] = []
     now = now_ms()
+    metrics.batch_in("users", (contract_name(e.message.topic) for e in batch))
     for event in batch:
         topic = event_kind(event.message.topic)
         try:
@@ -66,5 +68,6 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
         served[user.encode()] = served_bytes(log)
     for rec in result.recommendations:
         await recommendations.send(key=rec["user_id"].encode(), value=rec)
+    metrics.outputs_sent("recommendations", result.recommendations)
     await send_row_updates(result.cooccurrence)
     await send_feedback(result.feedback)

@@ -284,7 +284,45 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a user who clicked nothing searches with their words again")
     simulate.add_argument("--out", default="reports")
     simulate.set_defaults(handler=_simulate)
+    _add_operations(sub)
     return parser
+
+
+def _status(args: argparse.Namespace) -> int:
+    from coldstart.config import Settings
+    from streams.tools.status import run_status
+
+    return run_status(Settings.from_env(), args.worker or [], args.json, args.timeout)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from coldstart.config import Settings
+    from streams.tools.dashboard.server import DashboardConfig, run_dashboard
+
+    return run_dashboard(Settings.from_env(), DashboardConfig(
+        host=args.host, port=args.port, workers=tuple(args.worker or ()), poll_s=args.poll,
+        history=args.history))
+
+
+def _add_operations(sub: argparse._SubParsersAction) -> None:
+    """`coldstart status` and `coldstart dashboard` (docs/operations.md)."""
+    worker_help = "a worker's operations address, e.g. http://host:9464 (repeatable; the group's " \
+                  "members are found through the broker anyway)"
+    status = sub.add_parser("status", help="the group's members, partitions, lag, served model, "
+                                           "readiness")
+    status.add_argument("--worker", action="append", metavar="URL", help=worker_help)
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.add_argument("--timeout", type=float, default=3.0, help="seconds per worker request")
+    status.set_defaults(handler=_status)
+    dashboard = sub.add_parser("dashboard", help="a live page: throughput, latency, lag, dead "
+                                                 "letters, recommendations, one user's list")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    dashboard.add_argument("--port", type=int, default=8070, help="port to listen on (0: any free)")
+    dashboard.add_argument("--worker", action="append", metavar="URL", help=worker_help)
+    dashboard.add_argument("--poll", type=float, default=2.0, help="seconds between scrapes")
+    dashboard.add_argument("--history", type=int, default=20000,
+                           help="records per partition of each output topic read at start")
+    dashboard.set_defaults(handler=_dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""`coldstart dashboard`: the live page (server.py), its series (series.py), its static files."""
