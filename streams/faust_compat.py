@@ -5,12 +5,19 @@ the names used here; nothing else in the product touches a private name of these
 """
 from __future__ import annotations
 
+import gc
+import shutil
 import sys
+import time
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import faust
+import rocksdict
+from faust import stores
+from faust.stores import rocksdb as faust_rocksdb
 from faust.streams import Stream, _current_event
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, EventT, StreamT
@@ -21,6 +28,12 @@ REACHES: tuple[tuple[Any, str], ...] = (
     (driver.Consumer, "_is_changelog_tp"),
     (driver.Consumer, "seek_to_committed"),
     (faust.Worker, "spinner"),
+    (faust_rocksdb.Store, "_dbs"),
+    (faust_rocksdb.Store, "_key_index"),
+    (faust_rocksdb.Store, "revoke_partitions"),
+    (faust_rocksdb.Store, "partition_path"),
+    (faust_rocksdb.Store, "_del"),
+    (stores.STORES, "aliases"),
 )
 
 
@@ -86,3 +99,80 @@ def run_app(app: faust.App, loglevel: str) -> None:
     """Run `app` as `faust worker` would; Faust's entry point reads its options from sys.argv."""
     sys.argv = ["coldstart", "worker", "--loglevel", loglevel, "--without-web"]
     app.main()  # runs until stopped; raises SystemExit
+
+
+class ForgetfulStore(faust_rocksdb.Store):
+    """Faust's RocksDB store for per-user tables, keeping no copy of what it no longer serves.
+
+    Faust keeps a revoked partition's RocksDB files on disk (a full, stale copy of the users it
+    held), and when the partition comes back it resumes from that copy. A copy that missed a
+    deletion's tombstone (compacted away after `delete.retention.ms`) would bring the user back,
+    and the files keep deleted values meanwhile. Here a revoked partition's files are removed,
+    so does any local copy this process does not serve after a rebalance, and a copy left by an
+    earlier run is used only when it was written within `max_idle_s` (half the tombstones'
+    retention), so its recovery still reads every tombstone since; otherwise it is rebuilt
+    from the changelog. `_del` also forgets the key's entry in the in-memory key index.
+    """
+
+    max_idle_s: float = 43_200.0  # set by streams/tables.py from the changelog policy
+
+    def revoke_partitions(self, table: Any, tps: set[TP]) -> None:
+        super().revoke_partitions(table, tps)
+        for tp in tps:
+            if tp.topic in table.changelog_topic.topics:
+                self._remove_copy(tp.partition)
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP],
+                           generation_id: int = 0) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        for partition in self._local_partitions():
+            if partition not in self._dbs:
+                self._remove_copy(partition)
+
+    def _open_for_partition(self, partition: int) -> Any:
+        path = Path(self.partition_path(partition))
+        if path.exists() and time.time() - _newest_mtime(path) > self.max_idle_s:
+            self._remove_copy(partition)
+        return super()._open_for_partition(partition)
+
+    def _del(self, key: bytes) -> None:
+        super()._del(key)
+        self._key_index.pop(key, None)
+
+    def _local_partitions(self) -> list[int]:
+        prefix = f"{self.basename}-"
+        found = []
+        for path in Path(self.path).glob(f"{prefix}*.db"):
+            number = path.name[len(prefix):-len(".db")]
+            if number.isdigit():
+                found.append(int(number))
+        return found
+
+    def _remove_copy(self, partition: int) -> None:
+        self._dbs.pop(partition, None)
+        for key in [k for k, p in self._key_index.items() if p == partition]:
+            self._key_index.pop(key, None)
+        gc.collect()  # Faust closes a RocksDB handle by dropping it
+        shutil.rmtree(self.partition_path(partition), ignore_errors=True)
+
+
+FORGETFUL_STORE = "coldstart-rocksdb://"
+stores.STORES.aliases["coldstart-rocksdb"] = f"{__name__}:ForgetfulStore"
+
+
+def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
+    """Compact `keys` out of a table partition's RocksDB files now: after a delete, the value
+    and the tombstone leave the SST files and the write-ahead log (flushed first)."""
+    db = table.data._dbs.get(partition)
+    if db is None:
+        return
+    options = rocksdict.CompactOptions()
+    options.set_bottommost_level_compaction(rocksdict.BottommostLevelCompaction.force())
+    db.flush()
+    for key in keys:
+        db.compact_range(key, key + b"\x00", options)
+
+
+def _newest_mtime(path: Path) -> float:
+    times = [p.stat().st_mtime for p in path.rglob("*") if p.is_file()]
+    return max(times, default=path.stat().st_mtime)

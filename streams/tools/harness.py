@@ -70,7 +70,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
                 COLDSTART_DATA_DIR=str(settings.data_dir),
                 COLDSTART_PARTITIONS=str(settings.partitions),
-                COLDSTART_EXPLORE_RATE=str(settings.explore_rate))
+                COLDSTART_EXPLORE_RATE=str(settings.explore_rate),
+                COLDSTART_FORGET_MS=str(settings.forget_ms))
 
 
 def worker_command() -> list[str]:
