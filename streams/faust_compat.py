@@ -34,6 +34,7 @@ REACHES: tuple[tuple[Any, str], ...] = (
     (faust_rocksdb.Store, "partition_path"),
     (faust_rocksdb.Store, "_del"),
     (stores.STORES, "aliases"),
+    (faust_rocksdb.Store, "_open_for_partition"),
 )
 
 
@@ -162,7 +163,8 @@ stores.STORES.aliases["coldstart-rocksdb"] = f"{__name__}:ForgetfulStore"
 
 def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
     """Compact `keys` out of a table partition's RocksDB files now: after a delete, the value
-    and the tombstone leave the SST files and the write-ahead log (flushed first)."""
+    and the tombstone leave the SST files and the write-ahead log (flushed first). Safe in a
+    thread while the event loop reads the table; `reopen` afterwards, on the loop."""
     db = table.data._dbs.get(partition)
     if db is None:
         return
@@ -171,6 +173,19 @@ def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
     db.flush()
     for key in keys:
         db.compact_range(key, key + b"\x00", options)
+
+
+def reopen(table: Any, partition: int) -> None:
+    """Close and reopen a table partition's RocksDB, so it starts a new MANIFEST: the old one
+    is a log of every file it ever had, with each file's smallest and largest key, so a deleted
+    key stays there after compaction until RocksDB writes a fresh one (on open). Run on the
+    event loop, between batches, so no reader holds the closed handle."""
+    store = table.data
+    db = store._dbs.get(partition)
+    if db is None:
+        return
+    db.close()
+    store._dbs[partition] = store._open_for_partition(partition)
 
 
 def _newest_mtime(path: Path) -> float:

@@ -4,7 +4,8 @@ After the users agent purges a deleted user (`forget`):
 
 - RocksDB: the user's keys are compacted out of the partition's files at once (a delete only
   writes a tombstone; the old value stays in SST files and the write-ahead log until RocksDB
-  compacts those, which on a quiet table may be never).
+  compacts those, which on a quiet table may be never), and the partition's database is
+  reopened so that its MANIFEST, which names keys at file boundaries, is written afresh.
 - Kafka: the changelogs' segments roll after `segment.ms` and the cleaner must compact them
   within `max.compaction.lag.ms` (streams/admin.py, both from COLDSTART_FORGET_MS), but Kafka
   never cleans the active segment and only rolls it on a write. So once the segment that holds
@@ -27,7 +28,7 @@ from coldstart.events import now_ms
 from coldstart.privacy import Barrier, keyed_hash
 from streams.admin import changelog_roll_ms
 from streams.app import app, settings
-from streams.faust_compat import as_current, compact_keys
+from streams.faust_compat import as_current, compact_keys, reopen
 from streams.tables import deletions, profiles, served
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ async def forget(users: Mapping[str, EventT]) -> None:
         topic = table.changelog_topic.get_topic_name()
         for partition, keys in partitions.items():
             await loop.run_in_executor(None, compact_keys, table, partition, keys)
+            reopen(table, partition)
             _due[(topic, partition)] = when  # the latest deletion's segment: later is safe
 
 
