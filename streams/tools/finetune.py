@@ -52,12 +52,12 @@ def load_pairs(args: argparse.Namespace, logged: Logged | None = None
     if getattr(args, "from_topics", False):
         if logged is None:
             raise ConfigError("--from-topics: the events were not read (run it through `coldstart finetune`)")
-        data = without_deleted({t: e for t, e in logged.items() if t != "user_deletions"},
+        kept = without_deleted({t: e for t, e in logged.items() if t != "user_deletions"},
                                logged.get("user_deletions", ()))
-        items = items or catalog_items(data.events.get("catalog", ()))
-        pairs = pairs_from_events(data.events.get("signups", ()), data.events.get("searches", ()),
-                                  data.events.get("clicks", ()), items, negatives=args.negatives, seed=args.seed)
-        return pairs, {"source": "topics", **data.manifest_note()}, None
+        items = items or catalog_items(kept.events.get("catalog", ()))
+        pairs = pairs_from_events(kept.events.get("signups", ()), kept.events.get("searches", ()),
+                                  kept.events.get("clicks", ()), items, negatives=args.negatives, seed=args.seed)
+        return pairs, {"source": "topics", **kept.manifest_note()}, None
     if args.pairs:
         return read_pairs(Path(args.pairs), items), {"source": f"pairs:{Path(args.pairs).name}"}, None
     if args.events:
