@@ -157,8 +157,13 @@ class ForgetfulStore(faust_rocksdb.Store):
         shutil.rmtree(self.partition_path(partition), ignore_errors=True)
 
 
-FORGETFUL_STORE = "coldstart-rocksdb://"
 stores.STORES.aliases["coldstart-rocksdb"] = f"{__name__}:ForgetfulStore"
+
+
+def forgetful_store(table_name: str) -> str:
+    """The store URL of a per-user table. It names the table as its path, as Faust does for
+    `rocksdb://`: a URL without one is falsy (yarl), and Faust would take the app's store."""
+    return f"coldstart-rocksdb:{table_name}"
 
 
 def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
