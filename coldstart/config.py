@@ -14,7 +14,7 @@
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
 | COLDSTART_HASH_KEY | (empty: unkeyed, for development only) | secret key of the keyed hash (HMAC-SHA256) that stands for a user id where the id itself must not be kept: the deletion barrier, dead-letter keys; the same on every worker |
 | COLDSTART_DELETION_BARRIER_MS | 604800000 (7 days) | how long a deletion is remembered: events of the user dated at or before it are dropped if they arrive within this time; at least the maximum lateness producers have |
-| COLDSTART_FORGET_MS | 600000 (10 minutes) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
+| COLDSTART_FORGET_MS | 600000 (10 minutes; at least 30000) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Settings:
             rerank_depth=_int("COLDSTART_RERANK_DEPTH", 30),
             hash_key=os.environ.get("COLDSTART_HASH_KEY", ""),
             deletion_barrier_ms=_int("COLDSTART_DELETION_BARRIER_MS", 7 * 86_400_000, minimum=1),
-            forget_ms=_int("COLDSTART_FORGET_MS", 600_000, minimum=5_000),
+            forget_ms=_int("COLDSTART_FORGET_MS", 600_000, minimum=30_000),
         )
 
     @property

@@ -180,6 +180,11 @@ def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
         db.compact_range(key, key + b"\x00", options)
 
 
+def open_partitions(table: Any) -> set[int]:
+    """The partitions of a table whose RocksDB this worker has open (the ones it serves)."""
+    return set(table.data._dbs)
+
+
 def reopen(table: Any, partition: int) -> None:
     """Close and reopen a table partition's RocksDB, so it starts a new MANIFEST: the old one
     is a log of every file it ever had, with each file's smallest and largest key, so a deleted

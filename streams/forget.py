@@ -10,7 +10,9 @@ After the users agent purges a deleted user (`forget`):
   within `max.compaction.lag.ms` (streams/admin.py, both from COLDSTART_FORGET_MS), but Kafka
   never cleans the active segment and only rolls it on a write. So once the segment that holds
   the tombstone is old enough to roll, this worker writes one marker tombstone (`NUDGE_KEY`) to
-  each changelog partition it touched, which rolls the segment and makes it cleanable.
+  each changelog partition it touched, which rolls the segment and makes it cleanable. A worker
+  does the same once for every partition it gains, so a deletion whose worker died before its
+  marker was due is still rolled by the partition's next owner.
 
 Barriers (coldstart/privacy.py) live in the `deletions` table, keyed by the keyed hash of the
 user id, in the user's partition; expired ones are removed as their partition sees traffic.
@@ -28,7 +30,7 @@ from coldstart.events import now_ms
 from coldstart.privacy import Barrier, keyed_hash
 from streams.admin import changelog_roll_ms
 from streams.app import app, settings
-from streams.faust_compat import as_current, compact_keys, reopen
+from streams.faust_compat import as_current, compact_keys, open_partitions, reopen
 from streams.tables import deletions, profiles, served
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ SWEEP_EVERY_S = 60.0
 _USER_TABLES = (profiles, served)
 _due: dict[tuple[str, int], float] = {}  # (changelog topic, partition) -> when to write (monotonic)
 _last_sweep: dict[int, float] = {}  # partition -> when its expired barriers were last removed
+_served: dict[str, set[int]] = {}  # changelog topic -> partitions open when last looked
 
 
 def user_key(user: str) -> bytes:
@@ -121,6 +124,13 @@ def barred_log(barred: Mapping[str, int]) -> None:
 async def roll_changelogs() -> None:
     """Write the marker tombstone to each changelog partition whose deletion segment is due."""
     clock = time.monotonic()
+    later = clock + changelog_roll_ms(settings.forget_ms) / 1000 + 1.0
+    for table in _USER_TABLES:
+        topic = table.changelog_topic.get_topic_name()
+        now_open = open_partitions(table)
+        for partition in now_open - _served.get(topic, set()):
+            _due.setdefault((topic, partition), later)  # gained: its last owner may have died
+        _served[topic] = now_open
     for (topic, partition), when in list(_due.items()):
         if when <= clock:
             await app.topic(topic, key_serializer="raw", value_serializer="raw").send(

@@ -21,3 +21,16 @@ def test_an_exploration_rate_outside_0_to_1_is_refused(monkeypatch: pytest.Monke
     monkeypatch.setenv("COLDSTART_EXPLORE_RATE", raw)
     with pytest.raises(ConfigError, match="COLDSTART_EXPLORE_RATE"):
         Settings.from_env()
+
+
+def test_privacy_settings_default_and_a_too_short_time_to_forget_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("COLDSTART_FORGET_MS", "COLDSTART_DELETION_BARRIER_MS", "COLDSTART_HASH_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    assert (settings.forget_ms, settings.deletion_barrier_ms) == (600_000, 7 * 86_400_000)
+    monkeypatch.setenv("COLDSTART_HASH_KEY", "s3cret")
+    assert "s3cret" not in repr(Settings.from_env())  # a secret is never printed
+    monkeypatch.setenv("COLDSTART_FORGET_MS", "10000")
+    with pytest.raises(ConfigError, match="COLDSTART_FORGET_MS"):
+        Settings.from_env()
