@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ class Catalog:
         self.lexical = tuple(LexicalIndex(analyzer) for analyzer in SERVED)
         self.index_config = index_config
         self.titles: dict[str, str] = {}
+        self.categories: dict[str, str] = {}  # item_id -> its category, for reasons (if it has one)
         self.texts: dict[str, str] = {}  # item_id -> the text its vector came from
         self._ads: dict[str, AdEntry] = {}
         self._ad_cache: list[Ad] | None = None
@@ -62,11 +63,17 @@ class Catalog:
                 lexical.delete(gone)
             for item_id in gone:
                 self.titles.pop(item_id, None)
+                self.categories.pop(item_id, None)
                 self.texts.pop(item_id, None)
         if live:
             ids = [e["item_id"] for e in live]
             self.index.upsert(ids, vectors)
             self.titles.update({e["item_id"]: str(e["title"]) for e in live})
+            for e in live:
+                if e.get("category"):
+                    self.categories[e["item_id"]] = str(e["category"])
+                else:
+                    self.categories.pop(e["item_id"], None)
             self.texts.update({e["item_id"]: item_text(e) for e in live})
             for lexical in self.lexical:
                 lexical.upsert(ids, [self.texts[i] for i in ids])
@@ -115,7 +122,7 @@ class Catalog:
         another thread while this catalogue keeps serving and changing.
         """
         return CatalogContents({i: (self.titles[i], t) for i, t in self.texts.items()},
-                               dict(self._ads), self.index_config)
+                               dict(self._ads), self.index_config, dict(self.categories))
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ class CatalogContents:
     items: dict[str, tuple[str, str]]
     ads: dict[str, AdEntry]
     index_config: IndexConfig | None = None
+    categories: dict[str, str] = field(default_factory=dict)
 
     def embed(self, dim: int, encode: Callable[[list[str]], np.ndarray]) -> Catalog:
         """A new catalogue of these items and ads, vectors from `encode` (one call for the
@@ -135,6 +143,7 @@ class CatalogContents:
             catalog.index.upsert(ids, encode([self.items[i][1] for i in ids]))
         catalog.titles = {i: title for i, (title, _) in self.items.items()}
         catalog.texts = {i: text for i, (_, text) in self.items.items()}
+        catalog.categories = dict(self.categories)
         for lexical in catalog.lexical:
             lexical.upsert(ids, [catalog.texts[i] for i in ids])
         with_text = [e for e in self.ads.values() if e.text]

@@ -12,10 +12,12 @@
 | COLDSTART_ENCODER_CACHE | 10000 | texts kept in the encoder's LRU cache |
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
+| COLDSTART_HASH_KEY | (empty: development only) | secret key of the keyed hash (HMAC-SHA256) that stands for a user id where the id itself must not be kept: the deletion barrier, dead-letter keys; set the same secret on every worker (empty: the barrier hashes unkeyed, dead letters use a random secret kept in COLDSTART_DATA_DIR/hash_key) |
+| COLDSTART_DELETION_BARRIER_MS | 604800000 (7 days) | how long a deletion is remembered: events of the user dated at or before it are dropped if they arrive within this time; at least the maximum lateness producers have |
+| COLDSTART_FORGET_MS | 600000 (10 minutes; at least 30000) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 | COLDSTART_TS_PAST_DAYS | 3650 | a user event's `ts` may lie at most this many days before now |
 | COLDSTART_TS_FUTURE_S | 3600 | ... and at most this many seconds after now |
-| COLDSTART_HASH_KEY | (a random secret kept in COLDSTART_DATA_DIR/hash_key) | the HMAC key of the key hashes in user topics' dead letters; set one secret on every worker to make them comparable across workers |
 | COLDSTART_DEAD_LETTER_RETENTION_H | 168 | retention of `dead_letters`, hours, set when the worker creates it |
 | COLDSTART_OUTPUT_RETENTION_H | 168 | retention of `recommendations` and `ad_slots`, hours, likewise |
 | COLDSTART_TEST_FAIL_EVENT_IDS | (empty) | test only: comma-separated event ids whose batch the engine fails on, to prove no event is lost |
@@ -81,11 +83,13 @@ class Settings:
     rerank_depth: int = 30
     ts_past_days: int = 3650
     ts_future_s: int = 3600
-    hash_key: str = ""
     dead_letter_retention_h: int = 168
     output_retention_h: int = 168
     fail_event_ids: frozenset[str] = frozenset()
     metrics_port: int = 0
+    hash_key: str = field(default="", repr=False)  # a secret: never printed
+    deletion_barrier_ms: int = 7 * 86_400_000
+    forget_ms: int = 600_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -112,6 +116,8 @@ class Settings:
             fail_event_ids=frozenset(filter(None, os.environ.get(
                 "COLDSTART_TEST_FAIL_EVENT_IDS", "").split(","))),
             metrics_port=_port("COLDSTART_METRICS_PORT", 0),
+            deletion_barrier_ms=_int("COLDSTART_DELETION_BARRIER_MS", 7 * 86_400_000, minimum=1),
+            forget_ms=_int("COLDSTART_FORGET_MS", 600_000, minimum=30_000),
         )
 
     @property

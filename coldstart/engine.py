@@ -64,6 +64,8 @@ class UserBatchResult:
     profiles: dict[str, Profile] = field(default_factory=dict)  # changed: write (after purging)
     served: dict[str, ServedLog] = field(default_factory=dict)  # likewise, per user
     deleted: set[str] = field(default_factory=set)  # purge these (profile and served) first
+    barriers: dict[str, int] = field(default_factory=dict)  # deleted user -> deletion ts: remember
+    barred: dict[str, int] = field(default_factory=dict)  # topic -> events dropped by a barrier
     recommendations: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position in batch, error)
     cooccurrence: list[RowUpdate] = field(default_factory=list)  # route by item_id
@@ -87,6 +89,7 @@ class _Batch:
 
     profiles: dict[str, Profile | None]
     served: dict[str, ServedLog | None]
+    barriers: dict[str, int]
     result: UserBatchResult = field(default_factory=UserBatchResult)
     refresh: dict[str, _ClickRefresh] = field(default_factory=dict)
 
@@ -162,7 +165,8 @@ class Engine:
     # --- user events ---------------------------------------------------------------------------
     def handle_users(self, events: Sequence[tuple[str, Mapping[str, Any]]],
                      profiles: Mapping[str, Profile | None],
-                     served: Mapping[str, ServedLog | None] | None = None) -> UserBatchResult:
+                     served: Mapping[str, ServedLog | None] | None = None,
+                     barriers: Mapping[str, int] | None = None) -> UserBatchResult:
         """Apply validated (topic, event) pairs in `ts` order; one encoder call for the whole batch.
 
         Topics: signups, searches, clicks, user_deletions, and ad_slots (the ads placed on the
@@ -170,16 +174,23 @@ class Engine:
 
         The topics are consumed side by side, so a batch may hold a user's click before the
         deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
+        `barriers` (user -> the time of their latest remembered deletion) is the deletion
+        barrier: an event of that user dated at or before it is dropped, with no output, and
+        counted in `barred`, so a late or replayed event cannot bring a deleted user back.
         """
         if self.fail_on and any(e.get("event_id") in self.fail_on for _, e in events):
             raise RuntimeError("injected fault (COLDSTART_TEST_FAIL_EVENT_IDS)")
-        vectors = self._embed_texts(events)
+        b = _Batch(dict(profiles), dict(served or {}), dict(barriers or {}))
+        barred = {i for i, (t, e) in enumerate(events)  # not even embedded
+                  if t != "user_deletions" and _event_ts(e) <= b.barriers.get(e["user_id"], -1)}
+        vectors = self._embed_texts(events, barred)
         text_ranked = self._text_ranked(events, vectors)
-        b = _Batch(dict(profiles), dict(served or {}))
         for position in sorted(range(len(events)), key=lambda i: _event_ts(events[i][1])):
             topic, event = events[position]
             user = event["user_id"]
-            if topic == "ad_slots":
+            if topic != "user_deletions" and _event_ts(event) <= b.barriers.get(user, -1):
+                b.result.barred[topic] = b.result.barred.get(topic, 0) + 1
+            elif topic == "ad_slots":
                 log = b.served.get(user) or ServedLog()
                 if event["placement_id"] not in dict(log.ads):  # a redelivery counts them once
                     for key, (shown, _) in impressions([event]).items():
@@ -189,6 +200,8 @@ class Engine:
                 b.profiles[user] = b.served[user] = None
                 b.result.deleted.add(user)
                 b.refresh.pop(user, None)
+                b.barriers[user] = max(b.barriers.get(user, event["ts"]), event["ts"])
+                b.result.barriers[user] = b.barriers[user]
             elif topic == "clicks":
                 error = self._click(b, event)
                 if error:
@@ -211,8 +224,10 @@ class Engine:
                            if s is not None and s is not given.get(u)}
         return b.result
 
-    def _embed_texts(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[int, np.ndarray]:
-        wanted = [(i, str(e[TEXT_FIELD[t]])) for i, (t, e) in enumerate(events) if t in TEXT_FIELD]
+    def _embed_texts(self, events: Sequence[tuple[str, Mapping[str, Any]]],
+                     skip: set[int]) -> dict[int, np.ndarray]:
+        wanted = [(i, str(e[TEXT_FIELD[t]])) for i, (t, e) in enumerate(events)
+                  if t in TEXT_FIELD and i not in skip]
         if not wanted:
             return {}
         vectors = self.encode_users([text for _, text in wanted])
@@ -224,8 +239,7 @@ class Engine:
         if has_seen(profile, event["event_id"]):
             return
         update = with_signup if topic == "signups" else with_search
-        state[user] = with_seen(update(profile, vec, str(event[TEXT_FIELD[topic]]), event["ts"]),
-                                event["event_id"])
+        state[user] = with_seen(update(profile, vec, event["ts"]), event["event_id"])
 
     def _click(self, b: _Batch, event: Mapping[str, Any]) -> str | None:
         item_id, user, action, ts = event["item_id"], event["user_id"], event["action"], event["ts"]
@@ -314,7 +328,8 @@ class Engine:
         if profile is None or not any(p.kind == CONTENT for p in picks):
             return picks
         index = self.catalog.index
-        explain = Explainer(profile, index, self.catalog.titles, query_vector(profile)[1])
+        explain = Explainer(profile, index, self.catalog.titles, query_vector(profile)[1],
+                            self.catalog.categories)
         return [replace(p, reason=explain(p.item_id, index.vectors([p.item_id])[0]))
                 if p.kind == CONTENT else p for p in picks]
 

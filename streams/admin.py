@@ -41,13 +41,31 @@ AD_PLACEMENTS_CONFIG = {"retention.ms": "86400000"}
 # The model control topic: a handful of records a month, kept forever, so a restarted worker
 # reads the fleet's choice too.
 MODEL_UPDATES_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
-# Table changelogs: compaction runs soon after a purge, so a deleted user's old values do not linger.
-CHANGELOG_CONFIG = {
-    "cleanup.policy": "compact",
-    "segment.ms": "60000",
-    "min.cleanable.dirty.ratio": "0.01",
-    "delete.retention.ms": "86400000",
-}
+
+
+def changelog_roll_ms(forget_ms: int) -> int:
+    """How old a changelog segment gets before it rolls and must be cleaned: a fifth of the
+    time-to-forget, so rolling (streams/forget.py writes to a quiet partition to make it roll),
+    the cleaner's pass (the broker's log.cleaner.backoff.ms, 15 s by default) and the removal
+    of the old files fit in it with room to spare."""
+    return max(1000, forget_ms // 5)
+
+
+def changelog_config(forget_ms: int) -> dict[str, str]:
+    """The table changelogs' policy for a time-to-forget of `forget_ms` (COLDSTART_FORGET_MS)."""
+    roll = changelog_roll_ms(forget_ms)
+    return {
+        "cleanup.policy": "compact",
+        "segment.ms": str(roll),  # the active segment is never cleaned: it must roll
+        "max.compaction.lag.ms": str(roll),  # a rolled segment is cleaned within this
+        "min.cleanable.dirty.ratio": "0.01",
+        "file.delete.delay.ms": str(min(60_000, roll)),  # cleaned-away files leave the disk
+        "delete.retention.ms": "86400000",  # tombstones (a key, no value) stay a day for readers
+    }
+
+
+# Table changelogs: a deleted user's old values leave them within the time-to-forget.
+CHANGELOG_CONFIG = changelog_config(Settings.from_env().forget_ms)
 
 
 def model_updates_topic(settings: Settings) -> NewTopic:

@@ -5,12 +5,19 @@ the names used here; nothing else in the product touches a private name of these
 """
 from __future__ import annotations
 
+import gc
+import shutil
 import sys
+import time
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import faust
+import rocksdict
+from faust import stores
+from faust.stores import rocksdb as faust_rocksdb
 from faust.streams import Stream, _current_event
 from faust.transport import consumer as base_consumer
 from faust.transport.drivers import aiokafka as driver
@@ -23,6 +30,13 @@ REACHES: tuple[tuple[Any, str], ...] = (
     (driver.Consumer, "seek_to_committed"),
     (faust.Worker, "spinner"),
     (base_consumer.Consumer, "_read_offset"),
+    (faust_rocksdb.Store, "_dbs"),
+    (faust_rocksdb.Store, "_key_index"),
+    (faust_rocksdb.Store, "revoke_partitions"),
+    (faust_rocksdb.Store, "partition_path"),
+    (faust_rocksdb.Store, "_del"),
+    (stores.STORES, "aliases"),
+    (faust_rocksdb.Store, "_open_for_partition"),
 )
 
 
@@ -96,3 +110,104 @@ def run_app(app: faust.App, loglevel: str) -> None:
     """Run `app` as `faust worker` would; Faust's entry point reads its options from sys.argv."""
     sys.argv = ["coldstart", "worker", "--loglevel", loglevel, "--without-web"]
     app.main()  # runs until stopped; raises SystemExit
+
+
+class ForgetfulStore(faust_rocksdb.Store):
+    """Faust's RocksDB store for per-user tables, keeping no copy of what it no longer serves.
+
+    Faust keeps a revoked partition's RocksDB files on disk (a full, stale copy of the users it
+    held), and when the partition comes back it resumes from that copy. A copy that missed a
+    deletion's tombstone (compacted away after `delete.retention.ms`) would bring the user back,
+    and the files keep deleted values meanwhile. Here a revoked partition's files are removed,
+    so does any local copy this process does not serve after a rebalance, and a copy left by an
+    earlier run is used only when it was written within `max_idle_s` (half the tombstones'
+    retention), so its recovery still reads every tombstone since; otherwise it is rebuilt
+    from the changelog. `_del` also forgets the key's entry in the in-memory key index.
+    """
+
+    max_idle_s: float = 43_200.0  # set by streams/tables.py from the changelog policy
+
+    def revoke_partitions(self, table: Any, tps: set[TP]) -> None:
+        super().revoke_partitions(table, tps)
+        for tp in tps:
+            if tp.topic in table.changelog_topic.topics:
+                self._remove_copy(tp.partition)
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP],
+                           generation_id: int = 0) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        for partition in self._local_partitions():
+            if partition not in self._dbs:
+                self._remove_copy(partition)
+
+    def _open_for_partition(self, partition: int) -> Any:
+        path = Path(self.partition_path(partition))
+        if path.exists() and time.time() - _newest_mtime(path) > self.max_idle_s:
+            self._remove_copy(partition)
+        return super()._open_for_partition(partition)
+
+    def _del(self, key: bytes) -> None:
+        super()._del(key)
+        self._key_index.pop(key, None)
+
+    def _local_partitions(self) -> list[int]:
+        prefix = f"{self.basename}-"
+        found = []
+        for path in Path(self.path).glob(f"{prefix}*.db"):
+            number = path.name[len(prefix):-len(".db")]
+            if number.isdigit():
+                found.append(int(number))
+        return found
+
+    def _remove_copy(self, partition: int) -> None:
+        self._dbs.pop(partition, None)
+        for key in [k for k, p in self._key_index.items() if p == partition]:
+            self._key_index.pop(key, None)
+        gc.collect()  # Faust closes a RocksDB handle by dropping it
+        shutil.rmtree(self.partition_path(partition), ignore_errors=True)
+
+
+stores.STORES.aliases["coldstart-rocksdb"] = f"{__name__}:ForgetfulStore"
+
+
+def forgetful_store(table_name: str) -> str:
+    """The store URL of a per-user table. It names the table as its path, as Faust does for
+    `rocksdb://`: a URL without one is falsy (yarl), and Faust would take the app's store."""
+    return f"coldstart-rocksdb:{table_name}"
+
+
+def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
+    """Compact `keys` out of a table partition's RocksDB files now: after a delete, the value
+    and the tombstone leave the SST files and the write-ahead log (flushed first). Safe in a
+    thread while the event loop reads the table; `reopen` afterwards, on the loop."""
+    db = table.data._dbs.get(partition)
+    if db is None:
+        return
+    options = rocksdict.CompactOptions()
+    options.set_bottommost_level_compaction(rocksdict.BottommostLevelCompaction.force())
+    db.flush()
+    for key in keys:
+        db.compact_range(key, key + b"\x00", options)
+
+
+def open_partitions(table: Any) -> set[int]:
+    """The partitions of a table whose RocksDB this worker has open (the ones it serves)."""
+    return set(table.data._dbs)
+
+
+def reopen(table: Any, partition: int) -> None:
+    """Close and reopen a table partition's RocksDB, so it starts a new MANIFEST: the old one
+    is a log of every file it ever had, with each file's smallest and largest key, so a deleted
+    key stays there after compaction until RocksDB writes a fresh one (on open). Run on the
+    event loop, between batches, so no reader holds the closed handle."""
+    store = table.data
+    db = store._dbs.get(partition)
+    if db is None:
+        return
+    db.close()
+    store._dbs[partition] = store._open_for_partition(partition)
+
+
+def _newest_mtime(path: Path) -> float:
+    times = [p.stat().st_mtime for p in path.rglob("*") if p.is_file()]
+    return max(times, default=path.stat().st_mtime)

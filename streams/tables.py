@@ -1,8 +1,10 @@
 """Tables: per-user state co-partitioned by user_id; shared models keyed by item or arm.
 
-`profiles` and `served` are written by the users agent only; `cooccurrence` and `feedback` by
-their own agents, and every worker follows their changelogs in full (streams/replica.py)
-so any worker can read any row.
+`profiles`, `served` and `deletions` (the deletion barriers, keyed by a keyed hash of the user
+id) are written by the users agent only, and kept in a store that keeps no local copy of a
+partition it no longer serves (streams/faust_compat.py: ForgetfulStore); `cooccurrence` and
+`feedback` by their own agents, and every worker follows their changelogs in full
+(streams/replica.py) so any worker can read any row.
 """
 from __future__ import annotations
 
@@ -13,16 +15,24 @@ from coldstart.attribution import ServedLog
 from coldstart.ranking.profile import Profile
 from streams.admin import CHANGELOG_CONFIG
 from streams.app import app, settings
+from streams.faust_compat import ForgetfulStore, forgetful_store
+
+# A local copy older than this may have missed tombstones the changelog no longer holds.
+ForgetfulStore.max_idle_s = int(CHANGELOG_CONFIG["delete.retention.ms"]) / 1000 / 2
 
 
-def _table(name: str, help: str) -> Any:
+def _table(name: str, help: str, per_user: bool = False) -> Any:
     return app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.partitions,
-                     extra_topic_configs=CHANGELOG_CONFIG, help=help)
+                     extra_topic_configs=CHANGELOG_CONFIG, help=help,
+                     store=forgetful_store(name) if per_user else None)
 
 
 profiles = _table("profiles", "user_id -> profile bytes (text and behaviour vectors, purchases, "
-                              "recent items)")
-served = _table("served", "user_id -> ServedLog JSON: the user's latest lists, for attribution")
+                              "recent items)", per_user=True)
+served = _table("served", "user_id -> ServedLog JSON: the user's latest lists, for attribution",
+                per_user=True)
+deletions = _table("deletions", "keyed hash of user_id -> deletion barrier JSON (ts, until, "
+                                "partition)", per_user=True)
 cooccurrence = _table("cooccurrence", "item_id -> co-occurrence row bytes (Neighbours)")
 feedback = _table("feedback", "arm:<name> / item:<id> / ad:<id> -> {shown, clicked} JSON")
 

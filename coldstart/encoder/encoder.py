@@ -59,8 +59,11 @@ class Encoder:
         self._lock = threading.Lock()
         self._hits = self._misses = 0
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        """Embed texts as float32 rows of unit norm, in input order; cached texts skip the model."""
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False,
+               remember: bool = True) -> np.ndarray:
+        """Embed texts as float32 rows of unit norm, in input order; cached texts skip the model.
+        `remember=False`: new texts are not added to the cache (a user's words are personal
+        data and must not outlive the request in a long-lived cache)."""
         if isinstance(texts, str):
             raise TypeError("encode expects a sequence of strings, got one str; wrap it in a list")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -69,7 +72,8 @@ class Encoder:
             vectors = self._embed(list(missing), batch_size, show_progress)
             for (text, rows), vector in zip(missing.items(), vectors):
                 out[rows] = vector
-                self._remember(text, vector.copy())  # a copy, so the cache pins no batch array
+                if remember:
+                    self._remember(text, vector.copy())  # a copy, so the cache pins no batch array
         return out
 
     def encode_items(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -79,8 +83,8 @@ class Encoder:
         return self.encode(texts, batch_size=batch_size)
 
     def encode_users(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Embed user descriptions, queries and clicked-item texts."""
-        return self.encode(texts, batch_size=batch_size)
+        """Embed user descriptions and queries; they are not cached (only item texts are)."""
+        return self.encode(texts, batch_size=batch_size, remember=False)
 
     def with_cache_size(self, cache_size: int) -> Encoder:
         """The same model behind a fresh cache (0 disables it, e.g. for benchmarks)."""

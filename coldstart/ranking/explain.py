@@ -2,6 +2,9 @@
 
 A reason is a short sentence a person can read; its kind (content, collaborative, popular,
 explore, new) is what code decides on, never the sentence, so the wording can change freely.
+A reason names catalogue things only (an item's title, a category), never the user's own words
+and never what they bought or put in their cart: recommendations are an output topic that
+downstream systems keep, and a user's words are personal data (docs/contract.md).
 """
 from __future__ import annotations
 
@@ -19,11 +22,9 @@ CONTENT, COLLABORATIVE, POPULAR_KIND, EXPLORE_KIND, NEW_KIND = (
 POPULAR = "popular right now"
 NEW = "new in our catalogue"
 EXPLORE = "exploring: few people have seen it yet"
-LIKE_VIEWED = "like items you viewed"
+LIKE_VIEWED = "similar to items you viewed"
 YOUR_INTERESTS = "matches your interests"
 LIKED_WHAT_YOU_PICKED = "people who liked what you picked liked this"
-_VERBS = {"view": "viewed", "click": "viewed", "add_to_cart": "put in your cart",
-          "purchase": "bought"}
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,10 @@ class Recommendation:
     kind: str = CONTENT
 
 
-def matches_interest(interest: str) -> str:
-    """A pick for what the user said they like."""
-    return f"matches '{interest}'" if interest else YOUR_INTERESTS
+def matches_interest(category: str) -> str:
+    """A pick for what the user said they like, named by the pick's own catalogue category (the
+    interest the user's words revealed), never by the words themselves."""
+    return f"matches your interest in {shorten(category, 40)}" if category else YOUR_INTERESTS
 
 
 def liked_together(title: str) -> str:
@@ -46,24 +48,25 @@ def liked_together(title: str) -> str:
     return f"people who liked {shorten(title, 40)} liked this" if title else LIKED_WHAT_YOU_PICKED
 
 
-def like_the(title: str, verb: str) -> str:
-    """A pick close to an item the user interacted with (`verb`: viewed, bought...)."""
-    return f"like the {shorten(title, 40)} you {verb}"
+def like_the(title: str) -> str:
+    """A pick close to an item the user interacted with. Every action reads "viewed": a reason
+    never says what the user bought or put in their cart."""
+    return f"similar to an item you viewed: {shorten(title, 40)}"
 
 
 def content_reason(profile: Profile) -> str:
     """The generic reason of a content pick, before an Explainer names what it resembles."""
-    if profile.interest and profile.n_interactions == 0:
-        return matches_interest(profile.interest)
     return LIKE_VIEWED if profile.n_interactions else YOUR_INTERESTS
 
 
 class Explainer:
-    """The reason for one personal pick: the user's words, or an item they interacted with."""
+    """The reason for one personal pick: the category the user's words matched, or an item they
+    interacted with."""
 
     def __init__(self, profile: Profile, index: ItemIndex, titles: Mapping[str, str],
-                 w_b: float) -> None:
+                 w_b: float, categories: Mapping[str, str] | None = None) -> None:
         self.p, self.titles, self.w_b = profile, titles, w_b
+        self.categories = categories or {}
         self.text = _unit(profile.text_vec)
         self.behaviour = _unit(profile.behaviour_vec)
         self.recent = [i for i in profile.recent if i in index]
@@ -73,7 +76,7 @@ class Explainer:
         b, u = self.behaviour, self.text
         if b is not None and (u is None or self.w_b * (b @ vec) > (1 - self.w_b) * (u @ vec)):
             return self._because(item_id, vec)
-        return matches_interest(self.p.interest)
+        return matches_interest(self.categories.get(item_id, ""))
 
     def _because(self, item_id: str, vec: np.ndarray) -> str:
         sims = self.recent_vecs @ vec
@@ -82,10 +85,7 @@ class Explainer:
             title = self.titles.get(other) or (self.p.last_item_title
                                                if other == self.p.recent[-1] else "")
             if other != item_id and title:
-                verb = "bought" if other in self.p.purchased else "viewed"
-                if other == self.p.recent[-1]:
-                    verb = _VERBS.get(self.p.last_action, verb)
-                return like_the(title, verb)
+                return like_the(title)
         return LIKE_VIEWED
 
 

@@ -60,7 +60,6 @@ class Profile:
     n_interactions: int = 0  # interactions whose item vector was known
     purchased: tuple[str, ...] = ()
     recent: tuple[str, ...] = ()
-    interest: str = ""  # the user's latest words, shortened: personal data
     last_item_title: str = ""
     last_action: str = ""
     updated_ts: int = 0
@@ -78,7 +77,7 @@ class Profile:
         dim = len(vecs[0]) if vecs else 0
         flags = (self.text_vec is not None) | (self.behaviour_vec is not None) << 1
         small = {"nt": self.n_texts, "ni": self.n_interactions, "p": self.purchased,
-                 "r": self.recent, "i": self.interest, "t": self.last_item_title,
+                 "r": self.recent, "t": self.last_item_title,
                  "a": self.last_action, "u": self.updated_ts, "e": self.seen}
         body = json.dumps(small, separators=(",", ":"), ensure_ascii=False).encode()
         head = struct.pack(_HEADER, _MAGIC, _VERSION, dim, flags, len(body))
@@ -101,7 +100,7 @@ class Profile:
             vecs.append(vec)
         small = json.loads(data[offset: offset + n_json])
         return cls(vecs[0], small["nt"], vecs[1], small["ni"], tuple(small["p"]),
-                   tuple(small["r"]), small["i"], small["t"], small["a"], small["u"],
+                   tuple(small["r"]), small["t"], small["a"], small["u"],
                    tuple(small.get("e", ())))
 
 
@@ -114,16 +113,16 @@ def new_profile() -> Profile:
     return Profile()
 
 
-def with_signup(p: Profile | None, vec: np.ndarray, text: str, ts: int,
+def with_signup(p: Profile | None, vec: np.ndarray, ts: int,
                 config: ProfileConfig = DEFAULT) -> Profile:
-    """Fold in the user's signup description (weight 1) and keep a short snippet of it."""
-    return _with_text(p or Profile(), vec, 1.0, text, ts, config)
+    """Fold in the user's signup description (weight 1); the words themselves are not kept."""
+    return _with_text(p or Profile(), vec, 1.0, ts, config)
 
 
-def with_search(p: Profile | None, vec: np.ndarray, query: str, ts: int,
+def with_search(p: Profile | None, vec: np.ndarray, ts: int,
                 config: ProfileConfig = DEFAULT) -> Profile:
-    """Fold in a search query (weight `search_weight`); it becomes the interest snippet."""
-    return _with_text(p or Profile(), vec, config.search_weight, query, ts, config)
+    """Fold in a search query (weight `search_weight`); the query itself is not kept."""
+    return _with_text(p or Profile(), vec, config.search_weight, ts, config)
 
 
 def with_interaction(p: Profile | None, item_id: str, item_vec: np.ndarray | None, action: str,
@@ -165,12 +164,11 @@ def query_vector(p: Profile | None,
     return _unit((1.0 - w_b) * text + w_b * behaviour), w_b
 
 
-def _with_text(p: Profile, vec: np.ndarray, weight: float, text: str, ts: int,
+def _with_text(p: Profile, vec: np.ndarray, weight: float, ts: int,
                config: ProfileConfig) -> Profile:
     p = _advance(p, ts, config, vec)
     weight *= _late(p.updated_ts, ts, config.text_half_life_days)
-    return dataclasses.replace(p, text_vec=_add(p.text_vec, vec, weight), n_texts=p.n_texts + 1,
-                               interest=shorten(text, config.interest_chars) or p.interest)
+    return dataclasses.replace(p, text_vec=_add(p.text_vec, vec, weight), n_texts=p.n_texts + 1)
 
 
 def _advance(p: Profile, ts: int, config: ProfileConfig, vec: np.ndarray | None) -> Profile:

@@ -15,6 +15,7 @@ from streams.agents.feedback import send_feedback
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import as_current, take_events
+from streams.forget import barred_log, forget, load_barriers, remember, sweep_expired
 from streams.guard import guarded
 from streams.state import state
 from streams.tables import load_profile, load_served, profiles, served, served_bytes
@@ -53,19 +54,24 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
         # one the previous batch's last write left current (that read None: a lost profile).
         as_current(source)
         loaded[user], logs[user] = load_profile(user), load_served(user)
-    result = engine.handle_users(valid, loaded, logs)
+    result = engine.handle_users(valid, loaded, logs, load_barriers(by_user))
+    barred_log(result.barred)
     for position, error in result.rejected:
         await send_dead_letter(sources[position].message, error)
     for user in result.deleted:
         as_current(by_user[user])
         profiles.pop(user.encode(), None)  # a tombstone in each changelog
         served.pop(user.encode(), None)
+    remember(result.barriers, by_user)
     for user, profile in result.profiles.items():
         as_current(by_user[user])
         profiles[user.encode()] = profile.to_bytes()
     for user, log in result.served.items():
         as_current(by_user[user])
         served[user.encode()] = served_bytes(log)
+    if result.deleted:  # a user deleted and back in one batch keeps only the new profile
+        await forget({u: by_user[u] for u in result.deleted})
+    sweep_expired(sources)
     for rec in result.recommendations:
         await recommendations.send(key=rec["user_id"].encode(), value=rec)
     metrics.outputs_sent("recommendations", result.recommendations)

@@ -65,9 +65,9 @@ def _finetune(args: argparse.Namespace) -> int:
 
     logged = None
     if args.from_topics:
-        from streams.tools.topic_events import read_logged_events
+        from streams.tools.topic_events import DELETIONS, LOGGED, read_logged_events
 
-        logged = read_logged_events(progress=not args.quiet)
+        logged = read_logged_events(topics=(*LOGGED, DELETIONS), progress=not args.quiet)
     summary = finetune_run(args, logged)
     if args.publish:
         from streams.tools.publish import publish

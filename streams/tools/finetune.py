@@ -26,6 +26,7 @@ from coldstart.finetune import (
     read_pairs,
     save,
 )
+from coldstart.privacy import without_deleted
 
 Logged = Mapping[str, Sequence[Mapping[str, Any]]]  # topic -> its events, in topic order
 
@@ -40,7 +41,9 @@ def load_pairs(args: argparse.Namespace, logged: Logged | None = None
                ) -> tuple[list[Pair], dict[str, object], dict[str, np.ndarray] | None]:
     """The training pairs the arguments name, a note of where they came from for the manifest, and
     base-model vectors already cached for some of their texts (a dataset's catalogue), if any.
-    `logged`: the events `--from-topics` read (signups, searches, clicks, catalog)."""
+    `logged`: the events `--from-topics` read (signups, searches, clicks, catalog, and
+    user_deletions: a deleted user's events dated at or before their deletion are left out, and
+    the manifest note says how many, and the time window of the user events trained on)."""
     sources = [s for s in ("pairs", "events", "dataset", "from_topics") if getattr(args, s, None)]
     if len(sources) != 1:
         raise ConfigError("expected exactly one of --pairs, --events, --dataset, --from-topics, "
@@ -49,11 +52,12 @@ def load_pairs(args: argparse.Namespace, logged: Logged | None = None
     if getattr(args, "from_topics", False):
         if logged is None:
             raise ConfigError("--from-topics: the events were not read (run it through `coldstart finetune`)")
-        items = items or catalog_items(logged.get("catalog", ()))
-        pairs = pairs_from_events(logged.get("signups", ()), logged.get("searches", ()), logged.get("clicks", ()),
-                                  items, negatives=args.negatives, seed=args.seed)
-        counts = {topic: len(events) for topic, events in logged.items()}
-        return pairs, {"source": "topics", "topic_events": counts}, None
+        kept = without_deleted({t: e for t, e in logged.items() if t != "user_deletions"},
+                               logged.get("user_deletions", ()))
+        items = items or catalog_items(kept.events.get("catalog", ()))
+        pairs = pairs_from_events(kept.events.get("signups", ()), kept.events.get("searches", ()),
+                                  kept.events.get("clicks", ()), items, negatives=args.negatives, seed=args.seed)
+        return pairs, {"source": "topics", **kept.manifest_note()}, None
     if args.pairs:
         return read_pairs(Path(args.pairs), items), {"source": f"pairs:{Path(args.pairs).name}"}, None
     if args.events:

@@ -71,7 +71,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 COLDSTART_DATA_DIR=str(settings.data_dir),
                 COLDSTART_PARTITIONS=str(settings.partitions),
                 COLDSTART_EXPLORE_RATE=str(settings.explore_rate),
-                COLDSTART_METRICS_PORT=str(settings.metrics_port))
+                COLDSTART_METRICS_PORT=str(settings.metrics_port),
+                COLDSTART_FORGET_MS=str(settings.forget_ms))
 
 
 def worker_command() -> list[str]:

@@ -1,5 +1,8 @@
 """Logged events read straight from the broker, for `coldstart finetune --from-topics`.
 
+`user_deletions` is read beside them (DELETIONS), so training leaves deleted users out
+(coldstart/privacy.py: without_deleted).
+
 Each topic is read from the beginning of every partition up to its end offset at the start of
 the read (what arrives later is left for the next run), with a progress bar. Values are
 validated with the topic's schema; the ones that fail are skipped and counted, as the worker
@@ -18,6 +21,7 @@ from coldstart.config import Settings
 from coldstart.errors import ColdstartError, InvalidEventError
 
 LOGGED = ("catalog", "signups", "searches", "clicks")  # what fine-tuning pairs are made from
+DELETIONS = "user_deletions"  # whose events training must leave out
 MAX_BYTES = 8 * 1024 * 1024
 
 

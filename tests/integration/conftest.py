@@ -23,6 +23,9 @@ from streams.tools.sample_data import SAMPLE_DIR
 
 READY_TIMEOUT = 300.0  # model load and 340 texts embedded, on two cores shared with others
 PARTITIONS = 2
+# The time-to-forget of the shared worker: short, so the deletion test waits seconds, not the
+# product's default of minutes (its changelogs roll every 6 s).
+FORGET_MS = 30_000
 
 WorkerFactory = Callable[[Settings], Worker]
 
@@ -50,7 +53,7 @@ def running_worker(broker: str, topic_prefix: str, worker_factory: WorkerFactory
     settings = Settings(broker=f"kafka://{broker}",
                         topic_prefix=f"{topic_prefix}e2e{uuid.uuid4().hex[:4]}-",
                         data_dir=Path(tmp_path_factory.mktemp("worker-data")),
-                        partitions=PARTITIONS)
+                        partitions=PARTITIONS, forget_ms=FORGET_MS)
     ensure_topics(settings)  # the worker's own first step: the catalogue lands in 2 partitions
     replay(SAMPLE_DIR / "catalog.jsonl", "catalog", settings=settings, quiet=True)
     replay(SAMPLE_DIR / "ads.jsonl", "ads", settings=settings, quiet=True)

@@ -1,5 +1,5 @@
-"""`coldstart finetune --from-topics --publish`: pairs read straight from the broker's topics, the
-resulting version published on the model control topic."""
+"""`coldstart finetune --from-topics --publish`: pairs read straight from the broker's topics, a
+deleted user left out, the resulting version published on the model control topic."""
 from __future__ import annotations
 
 import json
@@ -17,31 +17,39 @@ import schemas
 from coldstart.config import Settings
 from coldstart.encoder import registry as model_registry
 from coldstart.finetune import pairs_from_events, read_items
+from coldstart.privacy import without_deleted
 from schemas.topics import MODEL_UPDATES as CONTROL
 from streams.admin import ensure_topics
 from streams.tools.replay import replay
 from streams.tools.sample_data import SAMPLE_DIR
-from streams.tools.topic_events import LOGGED, read_logged_events
+from streams.tools.topic_events import DELETIONS, LOGGED, read_logged_events
 
 pytestmark = pytest.mark.integration
 
 
-def test_finetune_reads_signups_searches_clicks_and_catalog_from_topics(broker: str, unique_prefix: str,
+def test_finetune_reads_the_topics_and_leaves_deleted_users_out(broker: str, unique_prefix: str,
                                                                          tmp_path: Path) -> None:
     settings = Settings(broker=f"kafka://{broker}", topic_prefix=unique_prefix, data_dir=tmp_path / "data",
                         partitions=2)
     ensure_topics(settings)
     for topic in LOGGED:
         replay(SAMPLE_DIR / f"{topic}.jsonl", topic, settings=settings, quiet=True)
+    gone = "u-001"  # deleted after everything they did
+    last = max(e["ts"] for t in ("signups", "searches", "clicks") for e in load_sample(t)
+               if e["user_id"] == gone)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     producer.send(settings.topic("clicks"), key=b"u-x", value=b'{"user_id": "u-x"}').get(timeout=30)
+    producer.send(settings.topic(DELETIONS), key=gone.encode(),
+                  value=json.dumps({"user_id": gone, "ts": last + 1}).encode()).get(timeout=30)
     producer.close()
 
     logged = read_logged_events(settings, progress=False)
     for topic in LOGGED:  # every valid event, none of the invalid one
         sample = [schemas.validate(topic, e) for e in load_sample(topic)]  # defaults filled in, as read
         assert sorted(map(json.dumps, logged[topic])) == sorted(map(json.dumps, sample)), topic
-    expected = pairs_from_events(load_sample("signups"), load_sample("searches"), load_sample("clicks"),
+    kept = without_deleted({t: load_sample(t) for t in LOGGED}, [{"user_id": gone, "ts": last + 1}])
+    assert kept.left_out > 0 and all(e["user_id"] != gone for e in kept.events["clicks"])
+    expected = pairs_from_events(kept.events["signups"], kept.events["searches"], kept.events["clicks"],
                                  read_items(SAMPLE_DIR / "catalog.jsonl"), negatives=3, seed=13)
     assert expected
 
@@ -58,7 +66,10 @@ def test_finetune_reads_signups_searches_clicks_and_catalog_from_topics(broker: 
     assert printed["pairs"] == len(expected)
     manifest = model_registry.manifest(printed["model_version"], settings.data_dir / "models")
     assert manifest["data"]["source"] == "topics"
-    assert manifest["data"]["topic_events"] == {t: len(load_sample(t)) for t in LOGGED}
+    assert manifest["data"]["topic_events"] == {t: len(kept.events[t]) for t in LOGGED}
+    assert manifest["data"]["events_of_deleted_users_left_out"] == kept.left_out
+    assert manifest["data"]["deleted_users"] == 1
+    assert manifest["data"]["window"] == kept.window and kept.window["first_ts"] is not None
 
     # --publish: `current` points at it and the control topic names it, for running workers
     assert model_registry.current(settings.data_dir / "models") == printed["model_version"]

@@ -54,3 +54,14 @@ def test_the_ts_window_and_the_test_fault_switch_come_from_the_environment(
     assert settings.fail_event_ids == frozenset({"a", "b"})
     monkeypatch.delenv("COLDSTART_TEST_FAIL_EVENT_IDS")
     assert Settings.from_env().fail_event_ids == frozenset()
+def test_privacy_settings_default_and_a_too_short_time_to_forget_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("COLDSTART_FORGET_MS", "COLDSTART_DELETION_BARRIER_MS", "COLDSTART_HASH_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    assert (settings.forget_ms, settings.deletion_barrier_ms) == (600_000, 7 * 86_400_000)
+    monkeypatch.setenv("COLDSTART_HASH_KEY", "s3cret")
+    assert "s3cret" not in repr(Settings.from_env())  # a secret is never printed
+    monkeypatch.setenv("COLDSTART_FORGET_MS", "10000")
+    with pytest.raises(ConfigError, match="COLDSTART_FORGET_MS"):
+        Settings.from_env()

@@ -110,3 +110,39 @@ def test_a_deleted_item_is_forgotten_by_popularity_co_occurrence_and_feedback(en
     assert held == ["run-1"]  # the only one with a row or an estimate: its tables get tombstones
     assert "run-1" not in engine.popularity and "run-1" not in engine.cooc
     assert "run-1" not in engine.items_shown.betas
+def deletion(user: str, ts: int) -> tuple[str, dict]:
+    return "user_deletions", {"event_id": f"d-{user}-{ts}", "user_id": user, "ts": ts}
+
+
+def test_a_deletion_bars_the_users_earlier_events_that_come_after_it(engine: Engine) -> None:
+    """Late events dated at or before a deletion are dropped and counted: no profile, no output."""
+    gone = engine.handle_users([signup("u1", "running gear", 5), deletion("u1", 10)], {})
+    assert gone.deleted == {"u1"} and gone.barriers == {"u1": 10}
+    late = [signup("u1", "muddy trails", 9), click("u1", "run-1", 10),
+            ("ad_slots", {"user_id": "u1", "placement_id": "p1", "source_ts": 8, "slots": []})]
+    result = engine.handle_users(late, {}, {}, barriers=gone.barriers)
+    assert (result.profiles, result.served, result.recommendations) == ({}, {}, [])
+    assert result.barred == {"signups": 1, "clicks": 1, "ad_slots": 1}
+    later = engine.handle_users([signup("u1", "muddy trails", 11)], {}, {}, gone.barriers)
+    assert later.profiles["u1"].n_texts == 1 and not later.barred  # after it: a new user
+
+
+def test_a_deletion_bars_what_follows_it_in_the_same_batch_by_event_time(engine: Engine) -> None:
+    result = engine.handle_users([deletion("u1", 10), click("u1", "run-1", 10),
+                                  click("u1", "run-2", 11)], {})
+    assert result.barred == {"clicks": 1}
+    assert result.profiles["u1"].recent == ("run-2",)
+
+
+def test_no_output_or_state_quotes_the_users_words(engine: Engine) -> None:
+    """A user's words are embedded, never kept: not in the profile, not in any reason."""
+    word = "zqxwordling"
+    result = engine.handle_users([signup("u1", f"trail running shoes, {word}", 1),
+                                  ("searches", {"event_id": "q1", "user_id": "u1",
+                                                "query": f"rain jacket {word}", "ts": 2}),
+                                  click("u1", "run-1", 3, "purchase")], {})
+    assert result.recommendations
+    assert word not in repr(result.recommendations)
+    assert word.encode() not in result.profiles["u1"].to_bytes()
+    reasons = {i["reason"] for r in result.recommendations for i in r["items"]}
+    assert not any("bought" in r or "cart" in r or "'" in r for r in reasons), reasons

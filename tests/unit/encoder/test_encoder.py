@@ -52,6 +52,15 @@ def test_cache_hit_is_identical_and_bounded(encoder: Encoder) -> None:
     assert small.cache_info()["size"] == 3
 
 
+def test_user_texts_are_never_kept_in_the_cache(encoder: Encoder) -> None:
+    """A user's words are personal data: the long-lived LRU cache holds item texts only."""
+    small = encoder.with_cache_size(10)
+    small.encode_items(["stainless steel saucepan"])
+    small.encode_users(["my unique private words", "stainless steel saucepan"])
+    assert small.cache_info()["size"] == 1 and small.cache_info()["hits"] == 1
+    assert "my unique private words" not in small._cache
+
+
 def test_repeated_texts_in_one_call_run_the_model_once(encoder: Encoder) -> None:
     small = encoder.with_cache_size(10)
     vectors = small.encode(["tent", "tent", "lamp", "tent"])

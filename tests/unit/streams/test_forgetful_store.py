@@ -1,0 +1,67 @@
+"""Per-user tables on disk: a deleted key leaves RocksDB's files at once, and no copy of a
+partition the worker no longer serves stays behind (real Faust store, real RocksDB, no broker)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import faust
+import pytest
+from faust.types import TP
+
+from streams.faust_compat import ForgetfulStore, compact_keys, forgetful_store, reopen
+
+KEY = b"u-forget-me-1234"
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> faust.Table:
+    app = faust.App("forget-test", store="rocksdb://", datadir=str(tmp_path), autodiscover=False)
+    return app.Table("people", key_type=bytes, value_type=bytes, partitions=2,
+                     store=forgetful_store("people"))
+
+
+def files_holding(path: Path, needle: bytes) -> list[str]:
+    return [p.name for p in path.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_a_per_user_table_gets_the_forgetful_store_under_its_own_name(table: faust.Table) -> None:
+    assert isinstance(table.data, ForgetfulStore)
+    assert Path(table.data.partition_path(0)).name == "people-0.db"
+
+
+def test_a_deleted_key_leaves_every_file_after_compaction_and_reopen(table: faust.Table) -> None:
+    store = table.data
+    db = store._db_for_partition(0)
+    for i in range(200):
+        db.put(f"other-{i:04d}".encode(), b"x" * 100)
+    db.put(KEY, b"profile bytes")
+    db.flush()
+    db.delete(KEY)
+    path = Path(store.partition_path(0))
+    assert files_holding(path, KEY), "a delete alone leaves the key in the files"
+    compact_keys(table, 0, [KEY])
+    reopen(table, 0)
+    assert files_holding(path, KEY) == []
+    assert store._dbs[0].get(b"other-0007") == b"x" * 100  # the rest is untouched
+
+
+def test_a_revoked_partition_leaves_no_copy_on_disk(table: faust.Table) -> None:
+    store = table.data
+    for partition in (0, 1):
+        store._db_for_partition(partition).put(KEY, b"v")
+    store._key_index[KEY] = 0
+    store.revoke_partitions(table, {TP(table.changelog_topic.get_topic_name(), 0)})
+    assert not Path(store.partition_path(0)).exists() and Path(store.partition_path(1)).exists()
+    assert list(store._dbs) == [1] and KEY not in store._key_index
+
+
+def test_a_copy_older_than_the_tombstones_retention_is_rebuilt(table: faust.Table) -> None:
+    store = table.data
+    store._db_for_partition(0).put(KEY, b"stale")
+    store._dbs.pop(0)
+    old = time.time() - 2 * ForgetfulStore.max_idle_s
+    for p in Path(store.partition_path(0)).rglob("*"):
+        os.utime(p, (old, old))
+    assert store._db_for_partition(0).get(KEY) is None
