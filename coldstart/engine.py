@@ -30,7 +30,7 @@ from coldstart.attribution import Served, ServedLog
 from coldstart.catalog import Catalog
 from coldstart.events import ad_slots_event, recommendation_event, stable_id
 from coldstart.ranking.bandit import Estimates, ThompsonBandit
-from coldstart.ranking.blend import BlendConfig, BlendWeights, recommend_blended
+from coldstart.ranking.blend import BlendConfig, BlendWeights, ListRequest, recommend_blended_many
 from coldstart.ranking.cooccurrence import Cooccurrence, RowUpdate, row_updates
 from coldstart.ranking.explain import CONTENT, EXPLORE_KIND, Explainer, Recommendation
 from coldstart.ranking.popularity import Popularity
@@ -81,6 +81,21 @@ class _ClickRefresh:
 
 
 @dataclass
+class _List:
+    """A list to send, ranked with the batch's others: for whom, why, and with which arm."""
+
+    user: str
+    trigger: str
+    trigger_event_id: str
+    source_ts: int
+    rec_id: str
+    arm: str
+    repeat: bool  # a list already served (a redelivered trigger): not counted as shown again
+    generation: int  # the user's deletions before it: a list for a since-deleted user is not kept
+    request: ListRequest
+
+
+@dataclass
 class _Batch:
     """The working state of one handle_users call."""
 
@@ -88,6 +103,9 @@ class _Batch:
     served: dict[str, ServedLog | None]
     result: UserBatchResult = field(default_factory=UserBatchResult)
     refresh: dict[str, _ClickRefresh] = field(default_factory=dict)
+    lists: list[_List] = field(default_factory=list)
+    arms: dict[str, str] = field(default_factory=dict)  # rec_id -> arm, of this batch's lists
+    deletions: dict[str, int] = field(default_factory=dict)  # user -> deletions in this batch
 
 
 class Engine:
@@ -168,6 +186,7 @@ class Engine:
                 b.profiles[user] = b.served[user] = None
                 b.result.deleted.add(user)
                 b.refresh.pop(user, None)
+                b.deletions[user] = b.deletions.get(user, 0) + 1
             elif topic == "clicks":
                 error = self._click(b, event)
                 if error:
@@ -179,6 +198,7 @@ class Engine:
                                      text_ranked[position])
         for user, r in b.refresh.items():
             self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
+        self._send_lists(b)
         # A user deleted and then seen again in one batch is purged first, then written anew.
         # Only what changed is written: a page view's placement or a repeat leaves the profile.
         b.result.profiles = {u: p for u, p in b.profiles.items()
@@ -259,25 +279,39 @@ class Engine:
 
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
                         source_ts: int, text_ranked: Sequence[str] = ()) -> None:
+        """Queue a list for `user` as their profile stands now; `_send_lists` ranks the batch's."""
         rec_id = stable_id("rec", trigger, trigger_event_id, user)
-        profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
-        before = dict(log.lists).get(rec_id)
+        log = b.served.get(user) or ServedLog()
+        before = b.arms.get(rec_id)
+        if before is None and (served := dict(log.lists).get(rec_id)) is not None:
+            before = served.arm
         rng = np.random.default_rng(int(rec_id, 16))
-        arm = before.arm if before is not None else self.bandit.choose(rng)
-        picks = recommend_blended(profile, self.catalog.index, self.cooc, self.popularity,
-                                  k=self.top_k, titles=self.catalog.titles,
-                                  weights=self.strategies.get(arm), shown=self.items_shown,
-                                  rng=rng, config=self.blend, text_ranked=text_ranked)
-        picks = self._explain_content(profile, picks)
-        items = tuple(p.item_id for p in picks)
-        if before is None:  # a repeat of a list is not shown twice
-            b.result.count(f"arm:{arm}", shown=1)
-            for item in items:
-                b.result.count(f"item:{item}", shown=1)
-        explored = tuple(p.item_id for p in picks if p.kind == EXPLORE_KIND)
-        b.served[user] = log.served(rec_id, Served(arm, items, explored))
-        b.result.recommendations.append(recommendation_event(
-            rec_id, user, trigger, trigger_event_id, picks, self.model_version, source_ts))
+        arm = before if before is not None else self.bandit.choose(rng)
+        b.arms[rec_id] = arm
+        request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked)
+        b.lists.append(_List(user, trigger, trigger_event_id, source_ts, rec_id, arm,
+                             before is not None, b.deletions.get(user, 0), request))
+
+    def _send_lists(self, b: _Batch) -> None:
+        """Rank the batch's lists together, then serve them in the order they were asked for."""
+        ranked = recommend_blended_many([q.request for q in b.lists], self.catalog.index,
+                                        self.cooc, self.popularity, k=self.top_k,
+                                        titles=self.catalog.titles, shown=self.items_shown,
+                                        config=self.blend)
+        for q, picks in zip(b.lists, ranked):
+            picks = self._explain_content(q.request.profile, picks)
+            items = tuple(p.item_id for p in picks)
+            if not q.repeat:  # a repeat of a list is not shown twice
+                b.result.count(f"arm:{q.arm}", shown=1)
+                for item in items:
+                    b.result.count(f"item:{item}", shown=1)
+            if q.generation == b.deletions.get(q.user, 0):  # the user was not deleted since
+                explored = tuple(p.item_id for p in picks if p.kind == EXPLORE_KIND)
+                log = b.served.get(q.user) or ServedLog()
+                b.served[q.user] = log.served(q.rec_id, Served(q.arm, items, explored))
+            b.result.recommendations.append(recommendation_event(
+                q.rec_id, q.user, q.trigger, q.trigger_event_id, picks, self.model_version,
+                q.source_ts))
 
     def _explain_content(self, profile: Profile | None,
                          picks: list[Recommendation]) -> list[Recommendation]:
