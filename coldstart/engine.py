@@ -68,14 +68,17 @@ class UserBatchResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position in batch, error)
     cooccurrence: list[RowUpdate] = field(default_factory=list)  # route by item_id
     feedback: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (shown, clicked)
+    deferred: dict[str, ClickRefresh] = field(default_factory=dict)  # lists owed (defer_refresh)
 
     def count(self, key: str, shown: int = 0, clicked: int = 0) -> None:
         s, c = self.feedback.get(key, (0, 0))
         self.feedback[key] = (s + shown, c + clicked)
 
 
-@dataclass
-class _ClickRefresh:
+@dataclass(frozen=True)
+class ClickRefresh:
+    """A user's list owed for their latest click: its event id (the list's trigger) and time."""
+
     trigger_event_id: str
     source_ts: int
 
@@ -102,7 +105,7 @@ class _Batch:
     profiles: dict[str, Profile | None]
     served: dict[str, ServedLog | None]
     result: UserBatchResult = field(default_factory=UserBatchResult)
-    refresh: dict[str, _ClickRefresh] = field(default_factory=dict)
+    refresh: dict[str, ClickRefresh] = field(default_factory=dict)
     lists: list[_List] = field(default_factory=list)
     arms: dict[str, str] = field(default_factory=dict)  # rec_id -> arm, of this batch's lists
     deletions: dict[str, int] = field(default_factory=dict)  # user -> deletions in this batch
@@ -164,7 +167,9 @@ class Engine:
     # --- user events ---------------------------------------------------------------------------
     def handle_users(self, events: Sequence[tuple[str, Mapping[str, Any]]],
                      profiles: Mapping[str, Profile | None],
-                     served: Mapping[str, ServedLog | None] | None = None) -> UserBatchResult:
+                     served: Mapping[str, ServedLog | None] | None = None, *,
+                     refresh: Mapping[str, ClickRefresh] | None = None,
+                     defer_refresh: bool = False) -> UserBatchResult:
         """Apply validated (topic, event) pairs in `ts` order; one encoder call for the whole batch.
 
         Topics: signups, searches, clicks, user_deletions, and ad_slots (the ads placed on the
@@ -172,10 +177,17 @@ class Engine:
 
         The topics are consumed side by side, so a batch may hold a user's click before the
         deletion that preceded it; event time, not arrival, decides (ties keep arrival order).
+
+        Each user who clicked gets one list for their latest click. With `defer_refresh` (a
+        worker that has fallen behind) those lists are owed instead: returned in
+        `result.deferred`, to be passed back as `refresh` with a later batch, which lists them
+        (with `profiles` and `served` holding those users too) unless that batch has a newer
+        click or a deletion of theirs. Every click still changes the state at once.
         """
         vectors = self._embed_texts(events)
         text_ranked = self._text_ranked(events, vectors)
         b = _Batch(dict(profiles), dict(served or {}))
+        b.refresh.update(refresh or {})
         for position in sorted(range(len(events)), key=lambda i: _event_ts(events[i][1])):
             topic, event = events[position]
             user = event["user_id"]
@@ -196,8 +208,12 @@ class Engine:
                 trigger = "signup" if topic == "signups" else "search"
                 self._recommendation(b, user, trigger, event["event_id"], event["ts"],
                                      text_ranked[position])
+        passed = refresh or {}
+        owed = {u: r for u, r in b.refresh.items() if defer_refresh and r != passed.get(u)}
+        b.result.deferred = owed
         for user, r in b.refresh.items():
-            self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
+            if user not in owed:
+                self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
         self._send_lists(b)
         # A user deleted and then seen again in one batch is purged first, then written anew.
         # Only what changed is written: a page view's placement or a repeat leaves the profile.
@@ -238,7 +254,7 @@ class Engine:
             self.popularity.update(item_id, action, ts)
             self._attribute(b, user, event.get("recommendation_id"), item_id)
             self._attribute_ad(b, user, event.get("recommendation_id"), item_id)
-        b.refresh[user] = _ClickRefresh(event["event_id"], ts)
+        b.refresh[user] = ClickRefresh(event["event_id"], ts)
         return None
 
     def _attribute(self, b: _Batch, user: str, recommendation_id: str | None, item_id: str) -> None:

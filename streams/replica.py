@@ -55,7 +55,8 @@ async def catalog_replica() -> None:
             batches = await consumer.getmany(timeout_ms=200, max_records=BATCH)
             for tp, records in batches.items():
                 if tp.topic in tables:
-                    tables[tp.topic](records)
+                    async with state.engine_lock:  # not while the users agent's thread ranks
+                        tables[tp.topic](records)
                 elif tp.topic == control:
                     await switcher.on_records(records)
                 else:
@@ -147,7 +148,9 @@ async def _apply(topic: str, records: list[Any]) -> int:
             await send_dead_letter(record, str(exc))
     if not events:
         return 0
-    async with state.catalog_lock:  # a model switch copies the catalogue, or catches up, between
+    # a model switch copies the catalogue, or catches up, between; the users agent's thread
+    # reads it
+    async with state.catalog_lock, state.engine_lock:
         assert state.engine is not None and state.encoder is not None and state.vectors is not None
         switcher.note(topic, events)
         return await apply_catalog_events(state.engine.catalog, topic, events, state.encoder,
