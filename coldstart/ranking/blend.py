@@ -167,11 +167,12 @@ def recommend_blended_many(requests: Sequence[ListRequest], index: ItemIndex, co
               for r in requests]
     content = _content_many(index, queries, banned, config.content_candidates)
     popular = _PopularLive(popularity, index)
+    collaborative = cooc.candidates_many(recent, config.neighbours, banned)
     candidates = []
-    for r, ban, mine, found in zip(requests, banned, recent, content):
+    for r, ban, found, liked in zip(requests, banned, content, collaborative):
         pool: dict[str, None] = dict.fromkeys(r.text_ranked)
         pool.update(dict.fromkeys(found))
-        pool.update(dict.fromkeys(cooc.candidates(mine, config.neighbours, exclude=ban)))
+        pool.update(dict.fromkeys(liked))
         pool.update(dict.fromkeys(popular.first(config.popular_candidates, ban)))
         candidates.append([i for i in pool if i in index and i not in ban])
     union = list(dict.fromkeys(i for ids in candidates for i in ids))

@@ -351,6 +351,38 @@ class Cooccurrence:
             found.update(dict.fromkeys(view.names[i] for i in _top_k(sims, k, view.names)))
         return list(found)
 
+    def candidates_many(self, items: Sequence[Sequence[str]], k: int,
+                        excludes: Sequence[Collection[str]]) -> list[list[str]]:
+        """`candidates(items[n], k, excludes[n])` for each n, each row's neighbours ordered once
+        for all of them: users who share recent items share that work."""
+        ranked: dict[str, list[str]] = {}
+        out = []
+        for mine, exclude in zip(items, excludes):
+            found: dict[str, None] = {}
+            for item in mine if k > 0 else ():
+                names = ranked.get(item)
+                if names is None:
+                    names = ranked[item] = self._ranked(item)
+                taken = 0
+                for name in names:
+                    if name not in exclude:
+                        found[name] = None
+                        taken += 1
+                        if taken == k:
+                            break
+            out.append(list(found))
+        return out
+
+    def _ranked(self, item_id: str) -> list[str]:
+        """The row's neighbours of finite similarity, best first, ties by the smaller name."""
+        view = self._view(item_id)
+        if view is None or not view.names:
+            return []
+        sims = self._row_sims(view)
+        finite = np.flatnonzero(np.isfinite(sims))
+        names = np.array(view.names)[finite]
+        return names[np.lexsort((names, -sims[finite]))].tolist()
+
     def _row_sims(self, view: _RowView) -> np.ndarray:
         a = self.config.alpha
         return np.exp(view.keys - (1.0 - a) * view.own

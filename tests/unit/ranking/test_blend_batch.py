@@ -113,3 +113,13 @@ def test_an_empty_world_fills_a_batch_with_the_newest_items() -> None:
     lists = recommend_blended_many([ListRequest(None), ListRequest(None)], index, Cooccurrence(),
                                    Popularity(), k=5)
     assert [[r.item_id for r in recs] for recs in lists] == [["c", "b", "a"]] * 2
+
+
+def test_co_occurrence_candidates_for_many_users_are_each_users_own() -> None:
+    _, cooc, _, _, profiles, _ = _world(5, True)
+    recents = [list(p.recent[-10:]) if p else [] for p in profiles]
+    excludes = [set(p.recent) if p and n % 2 else set() for n, p in enumerate(profiles)]
+    many = cooc.candidates_many(recents, 7, excludes)
+    assert [set(m) for m in many] == [set(cooc.candidates(r, 7, exclude=e))
+                                      for r, e in zip(recents, excludes)]
+    assert any(many) and cooc.candidates_many(recents, 0, excludes) == [[]] * len(recents)
