@@ -1,6 +1,8 @@
 """Graceful overload for the users agent: when it falls behind, clicks' lists wait and coalesce.
 
-A batch that comes back full means events are waiting. Then every click still changes the
+A batch that comes back full, or whose oldest record was appended more than LAG_S ago, means
+events are waiting (on a starved machine batches stop filling up before the queue does). Then
+every click still changes the
 profile, co-occurrence and popularity at once, but its user's list is owed instead of ranked:
 a user who clicks again meanwhile gets one list, for the latest click. Owed lists go out with
 later batches, the oldest first, at most OWED_PER_BATCH each, once they have waited OWED_S, and
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from faust.types import EventT
@@ -26,6 +29,13 @@ log = logging.getLogger(__name__)
 # clears 256 owed lists stays well under the 50 ms a page view may wait behind it.
 OWED_S = 1.0
 OWED_PER_BATCH = 256
+LAG_S = 0.25  # a record this old when its batch starts: behind (the click-to-list target)
+
+
+def lag_s(batch: Sequence[EventT]) -> float:
+    """Seconds since the batch's oldest record was produced (its Kafka timestamp)."""
+    stamps = [e.message.timestamp for e in batch if e.message.timestamp]
+    return time.time() - min(stamps) if stamps else 0.0
 
 
 @dataclass
@@ -58,7 +68,7 @@ class Owed:
         if full and not self.behind:
             self.behind, self._since = True, time.monotonic()
             self.counters.behind += 1
-            log.warning("coldstart: users agent behind its stream (full batches): clicks' lists "
+            log.warning("coldstart: users agent behind its stream: clicks' lists "
                         "coalesce per user for up to %.1fs; signups and page views go first",
                         OWED_S)
         elif not full and self.behind:

@@ -20,7 +20,7 @@ from streams.agents.feedback import send_feedback
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import as_current, take_events
-from streams.overload import OWED_S, Owed
+from streams.overload import LAG_S, OWED_S, Owed, lag_s
 from streams.state import state
 from streams.tables import load_profile, load_served, profiles, served, served_bytes
 from streams.topics import event_kind, recommendations, user_events
@@ -38,7 +38,8 @@ async def on_user_events(stream: StreamT[bytes]) -> None:
     try:
         async for batch in take_events(stream, BATCH, within=settings.click_coalesce_ms / 1000):
             async with _turn:
-                await handle_batch(batch, behind=owed.note_batch(len(batch) >= BATCH))
+                await handle_batch(batch, behind=owed.note_batch(
+                    len(batch) >= BATCH or lag_s(batch) > LAG_S))
     finally:
         flush.cancel()
 
