@@ -30,7 +30,7 @@ from coldstart.attribution import Served, ServedLog
 from coldstart.catalog import Catalog
 from coldstart.events import ad_slots_event, recommendation_event, stable_id
 from coldstart.ranking.bandit import Estimates, ThompsonBandit
-from coldstart.ranking.blend import BlendConfig, BlendWeights, recommend_blended
+from coldstart.ranking.blend import BlendConfig, BlendWeights, ListRequest, recommend_blended_many
 from coldstart.ranking.cooccurrence import Cooccurrence, RowUpdate, row_updates
 from coldstart.ranking.explain import CONTENT, EXPLORE_KIND, Explainer, Recommendation
 from coldstart.ranking.popularity import Popularity
@@ -70,17 +70,35 @@ class UserBatchResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position in batch, error)
     cooccurrence: list[RowUpdate] = field(default_factory=list)  # route by item_id
     feedback: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (shown, clicked)
+    deferred: dict[str, ClickRefresh] = field(default_factory=dict)  # lists owed (defer_refresh)
 
     def count(self, key: str, shown: int = 0, clicked: int = 0) -> None:
         s, c = self.feedback.get(key, (0, 0))
         self.feedback[key] = (s + shown, c + clicked)
 
 
-@dataclass
-class _ClickRefresh:
+@dataclass(frozen=True)
+class ClickRefresh:
+    """A user's list owed for their latest click: its event id (the list's trigger) and time."""
+
     trigger_event_id: str
     source_ts: int
     repeat: bool = False  # every click behind it was applied before: the list counts nothing
+
+
+@dataclass
+class _List:
+    """A list to send, ranked with the batch's others: for whom, why, and with which arm."""
+
+    user: str
+    trigger: str
+    trigger_event_id: str
+    source_ts: int
+    rec_id: str
+    arm: str
+    repeat: bool  # a list already served (a redelivered trigger): not counted as shown again
+    generation: int  # the user's deletions before it: a list for a since-deleted user is not kept
+    request: ListRequest
 
 
 @dataclass
@@ -91,7 +109,10 @@ class _Batch:
     served: dict[str, ServedLog | None]
     barriers: dict[str, int]
     result: UserBatchResult = field(default_factory=UserBatchResult)
-    refresh: dict[str, _ClickRefresh] = field(default_factory=dict)
+    refresh: dict[str, ClickRefresh] = field(default_factory=dict)
+    lists: list[_List] = field(default_factory=list)
+    arms: dict[str, str] = field(default_factory=dict)  # rec_id -> arm, of this batch's lists
+    deletions: dict[str, int] = field(default_factory=dict)  # user -> deletions in this batch
 
 
 class Engine:
@@ -166,7 +187,9 @@ class Engine:
     def handle_users(self, events: Sequence[tuple[str, Mapping[str, Any]]],
                      profiles: Mapping[str, Profile | None],
                      served: Mapping[str, ServedLog | None] | None = None,
-                     barriers: Mapping[str, int] | None = None) -> UserBatchResult:
+                     barriers: Mapping[str, int] | None = None, *,
+                     refresh: Mapping[str, ClickRefresh] | None = None,
+                     defer_refresh: bool = False) -> UserBatchResult:
         """Apply validated (topic, event) pairs in `ts` order; one encoder call for the whole batch.
 
         Topics: signups, searches, clicks, user_deletions, and ad_slots (the ads placed on the
@@ -177,6 +200,12 @@ class Engine:
         `barriers` (user -> the time of their latest remembered deletion) is the deletion
         barrier: an event of that user dated at or before it is dropped, with no output, and
         counted in `barred`, so a late or replayed event cannot bring a deleted user back.
+
+        Each user who clicked gets one list for their latest click. With `defer_refresh` (a
+        worker that has fallen behind) those lists are owed instead: returned in
+        `result.deferred`, to be passed back as `refresh` with a later batch, which lists them
+        (with `profiles` and `served` holding those users too) unless that batch has a newer
+        click or a deletion of theirs. Every click still changes the state at once.
         """
         if self.fail_on and any(e.get("event_id") in self.fail_on for _, e in events):
             raise RuntimeError("injected fault (COLDSTART_TEST_FAIL_EVENT_IDS)")
@@ -185,6 +214,7 @@ class Engine:
                   if t != "user_deletions" and _event_ts(e) <= b.barriers.get(e["user_id"], -1)}
         vectors = self._embed_texts(events, barred)
         text_ranked = self._text_ranked(events, vectors)
+        b.refresh.update(refresh or {})
         for position in sorted(range(len(events)), key=lambda i: _event_ts(events[i][1])):
             topic, event = events[position]
             user = event["user_id"]
@@ -202,6 +232,7 @@ class Engine:
                 b.refresh.pop(user, None)
                 b.barriers[user] = max(b.barriers.get(user, event["ts"]), event["ts"])
                 b.result.barriers[user] = b.barriers[user]
+                b.deletions[user] = b.deletions.get(user, 0) + 1
             elif topic == "clicks":
                 error = self._click(b, event)
                 if error:
@@ -212,9 +243,14 @@ class Engine:
                 trigger = "signup" if topic == "signups" else "search"
                 self._recommendation(b, user, trigger, event["event_id"], event["ts"],
                                      text_ranked[position], repeat=repeat)
+        passed = refresh or {}
+        owed = {u: r for u, r in b.refresh.items() if defer_refresh and r != passed.get(u)}
+        b.result.deferred = owed
         for user, r in b.refresh.items():
-            self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts,
-                                 repeat=r.repeat)
+            if user not in owed:
+                self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts,
+                                     repeat=r.repeat)
+        self._send_lists(b)
         # A user deleted and then seen again in one batch is purged first, then written anew.
         # Only what changed is written: a page view's placement or a repeat leaves the profile.
         b.result.profiles = {u: p for u, p in b.profiles.items()
@@ -259,8 +295,8 @@ class Engine:
         before = b.refresh.get(user)
         # A redelivered click may be batched differently and trigger a list the first delivery
         # coalesced away: that list is sent, but counts as shown only if a new click is behind it.
-        b.refresh[user] = _ClickRefresh(event["event_id"], ts,
-                                        repeat=not new and (before is None or before.repeat))
+        b.refresh[user] = ClickRefresh(event["event_id"], ts,
+                                       repeat=not new and (before is None or before.repeat))
         return None
 
     def _attribute(self, b: _Batch, user: str, recommendation_id: str | None, item_id: str) -> None:
@@ -302,25 +338,41 @@ class Engine:
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
                         source_ts: int, text_ranked: Sequence[str] = (),
                         repeat: bool = False) -> None:
+        """Queue a list for `user` as their profile stands now; `_send_lists` ranks the batch's.
+        `repeat`: every event behind it was applied before, so the list counts as shown only if
+        it was never served."""
         rec_id = stable_id("rec", trigger, trigger_event_id, user)
-        profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
-        before = dict(log.lists).get(rec_id)
+        log = b.served.get(user) or ServedLog()
+        before = b.arms.get(rec_id)
+        if before is None and (served := dict(log.lists).get(rec_id)) is not None:
+            before = served.arm
         rng = np.random.default_rng(int(rec_id, 16))
-        arm = before.arm if before is not None else self.bandit.choose(rng)
-        picks = recommend_blended(profile, self.catalog.index, self.cooc, self.popularity,
-                                  k=self.top_k, titles=self.catalog.titles,
-                                  weights=self.strategies.get(arm), shown=self.items_shown,
-                                  rng=rng, config=self.blend, text_ranked=text_ranked)
-        picks = self._explain_content(profile, picks)
-        items = tuple(p.item_id for p in picks)
-        if before is None and not repeat:  # a repeat of a list is not shown twice
-            b.result.count(f"arm:{arm}", shown=1)
-            for item in items:
-                b.result.count(f"item:{item}", shown=1)
-        explored = tuple(p.item_id for p in picks if p.kind == EXPLORE_KIND)
-        b.served[user] = log.served(rec_id, Served(arm, items, explored))
-        b.result.recommendations.append(recommendation_event(
-            rec_id, user, trigger, trigger_event_id, picks, self.model_version, source_ts))
+        arm = before if before is not None else self.bandit.choose(rng)
+        b.arms[rec_id] = arm
+        request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked)
+        b.lists.append(_List(user, trigger, trigger_event_id, source_ts, rec_id, arm,
+                             before is not None or repeat, b.deletions.get(user, 0), request))
+
+    def _send_lists(self, b: _Batch) -> None:
+        """Rank the batch's lists together, then serve them in the order they were asked for."""
+        ranked = recommend_blended_many([q.request for q in b.lists], self.catalog.index,
+                                        self.cooc, self.popularity, k=self.top_k,
+                                        titles=self.catalog.titles, shown=self.items_shown,
+                                        config=self.blend)
+        for q, picks in zip(b.lists, ranked):
+            picks = self._explain_content(q.request.profile, picks)
+            items = tuple(p.item_id for p in picks)
+            if not q.repeat:  # a repeat of a list is not shown twice
+                b.result.count(f"arm:{q.arm}", shown=1)
+                for item in items:
+                    b.result.count(f"item:{item}", shown=1)
+            if q.generation == b.deletions.get(q.user, 0):  # the user was not deleted since
+                explored = tuple(p.item_id for p in picks if p.kind == EXPLORE_KIND)
+                log = b.served.get(q.user) or ServedLog()
+                b.served[q.user] = log.served(q.rec_id, Served(q.arm, items, explored))
+            b.result.recommendations.append(recommendation_event(
+                q.rec_id, q.user, q.trigger, q.trigger_event_id, picks, self.model_version,
+                q.source_ts))
 
     def _explain_content(self, profile: Profile | None,
                          picks: list[Recommendation]) -> list[Recommendation]:

@@ -66,7 +66,8 @@ async def catalog_replica() -> None:
             for tp, records in batches.items():
                 metrics.replica_read(tp, records, contract_name)
                 if tp.topic in tables:
-                    await guarded(records, _sync(tables[tp.topic]), lambda r: r, "changelog")
+                    async with state.engine_lock:  # not while the users agent's thread ranks
+                        await guarded(records, _sync(tables[tp.topic]), lambda r: r, "changelog")
                 elif tp.topic == control:
                     await guarded(records, switcher.on_records, lambda r: r, "model_updates")
                 else:
@@ -166,7 +167,9 @@ async def _apply(topic: str, records: Sequence[Any]) -> int:
             await send_dead_letter(record, str(exc))
     if not events:
         return 0
-    async with state.catalog_lock:  # a model switch copies the catalogue, or catches up, between
+    # a model switch copies the catalogue, or catches up, between; the users agent's thread
+    # reads it
+    async with state.catalog_lock, state.engine_lock:
         assert state.engine is not None and state.encoder is not None and state.vectors is not None
         applied = await apply_catalog_events(state.engine.catalog, topic, events, state.encoder,
                                              state.vectors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,11 @@ class WorkerState:
     synchronous `install`, so an agent that reads `state.engine` once per batch handles the whole
     batch with one model. `catalog_lock` is held while a batch changes the catalogue, so a model
     switch can take a consistent copy and catch up with what changed meanwhile.
+
+    The users agent runs the engine on a batch in `users_thread`, off the event loop, holding
+    `engine_lock`; whatever else changes the engine's catalogue or learned state (the replica's
+    catalogue, co-occurrence and feedback records) holds it too, so the thread never sees them
+    change under it. Page views only read the engine, on the loop, and never wait for it.
     """
 
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -36,6 +42,9 @@ class WorkerState:
     engine: Engine | None = None
     vectors: TextVectorCache | None = None
     catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    engine_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users_thread: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="coldstart-users"))
 
     def load(self, spec: str | None) -> Engine:
         """Load the model `spec` names and an empty catalogue (blocking: call in an executor)."""

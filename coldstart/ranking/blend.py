@@ -127,16 +127,94 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
                       config: BlendConfig = BlendConfig(),
                       text_ranked: Sequence[str] = ()) -> list[Recommendation]:
     """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`).
-    `text_ranked`: see score_candidates."""
+    `text_ranked`: see score_candidates. One list at a time: `recommend_blended_many` ranks a
+    batch of lists in a few array operations and gives the same lists."""
     s = score_candidates(profile, index, cooc, popularity, exclude=exclude, weights=weights,
                          config=config, text_ranked=text_ranked)
+    rates = _Rates.of(shown, s.ids) if shown is not None else None
+    return _pick(s, profile, index, k, titles or {}, exclude, rates, rng, config)
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """One list of a batch: whose, with which arm's weights and rng, and what else it needs."""
+
+    profile: Profile | None
+    weights: BlendWeights | None = None
+    rng: np.random.Generator | None = None
+    text_ranked: Sequence[str] = ()
+    exclude: Collection[str] = ()
+
+
+def recommend_blended_many(requests: Sequence[ListRequest], index: ItemIndex, cooc: Cooccurrence,
+                           popularity: Popularity, *, k: int = 10,
+                           titles: Mapping[str, str] | None = None,
+                           shown: Estimates | None = None,
+                           config: BlendConfig = BlendConfig()) -> list[list[Recommendation]]:
+    """`recommend_blended` for each request, with what the lists share done once for the batch.
+
+    One index search for every query; the popular items read once; one matrix product for
+    every content score; popularity priors, co-occurrence masses and exploration counts
+    gathered once over the union of the candidates. Only the per-list steps (each user's
+    co-occurrence rows, the order, the draws from the list's own rng) stay per list; reasons
+    are built only for the items a list sends.
+    """
+    if not requests:
+        return []
+    banned = [_banned(r.profile, r.exclude, config) for r in requests]
+    queries = [query_vector(r.profile, config.profile)[0] for r in requests]
+    recent = [[i for i in (r.profile.recent if r.profile else ())[-config.recent:] if i in cooc]
+              for r in requests]
+    content = _content_many(index, queries, banned, config.content_candidates)
+    popular = _PopularLive(popularity, index)
+    collaborative = cooc.candidates_many(recent, config.neighbours, banned)
+    candidates = []
+    for r, ban, found, liked in zip(requests, banned, content, collaborative):
+        pool: dict[str, None] = dict.fromkeys(r.text_ranked)
+        pool.update(dict.fromkeys(found))
+        pool.update(dict.fromkeys(liked))
+        pool.update(dict.fromkeys(popular.first(config.popular_candidates, ban)))
+        candidates.append([i for i in pool if i in index and i not in ban])
+    union = list(dict.fromkeys(i for ids in candidates for i in ids))
+    at = {item: n for n, item in enumerate(union)}
+    prior = popularity.prior(union)
+    mass_keys = cooc.mass_keys(union)
+    mass = cooc.mass(union)
+    rates = _Rates.of(shown, union) if shown is not None else None
+    given = [(n, q) for n, q in enumerate(queries) if q is not None]
+    dots = np.zeros((len(requests), len(union)), dtype=np.float32)
+    if given and union:
+        dots[[n for n, _ in given]] = np.stack([q for _, q in given]) @ index.vectors(union).T
+    out = []
+    for n, (r, ids, mine) in enumerate(zip(requests, candidates, recent)):
+        pos = np.array([at[i] for i in ids], dtype=np.int64)
+        e_u = len(mine) / (len(mine) + config.user_k) if config.user_k > 0 else 1.0
+        w = config.cold.towards(r.weights or config.warm, e_u)
+        scores = (dots[n, pos] if queries[n] is not None and ids else np.zeros(len(ids)))
+        scores = _in_text_order(scores, ids, r.text_ranked)
+        collab, because = _collaborative(mine, ids, cooc, mass_keys[pos])
+        m = mass[pos]
+        e_j = m / (m + config.item_k) if config.item_k > 0 else np.ones(len(ids))
+        parts = {"content": w.content * scores.astype(np.float64),
+                 "collaborative": w.collaborative * e_j * collab,
+                 "popularity": w.popularity * prior[pos]}
+        s = Scored(ids, sum(parts.values(), np.zeros(len(ids))), parts, because)
+        out.append(_pick(s, r.profile, index, k, titles or {}, r.exclude,
+                         rates.take(pos) if rates is not None else None, r.rng, config))
+    return out
+
+
+def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
+          titles: Mapping[str, str], exclude: Collection[str], rates: _Rates | None,
+          rng: np.random.Generator | None, config: BlendConfig) -> list[Recommendation]:
+    """The k best of scored candidates, the last slots perhaps explored, each with its reason."""
     order = _best_first(s)
-    n_explore = _explore_slots(k, config.explore_rate, rng) if shown is not None else 0
+    n_explore = _explore_slots(k, config.explore_rate, rng) if rates is not None else 0
     picks = order[: k - n_explore]
-    explored = set(_explore(s, order[len(picks):], shown, rng, n_explore, config)
-                   if n_explore and shown is not None and rng is not None else [])
+    explored = set(_explore(s, order[len(picks):], rates, rng, n_explore, config)
+                   if n_explore and rates is not None and rng is not None else [])
     picks += [i for i in order[len(picks):] if i in explored]
-    reason = _Reasons(profile, s, titles or {})
+    reason = _Reasons(profile, s, titles)
     out = [Recommendation(s.ids[i], _finite(s.scores[i]), EXPLORE, EXPLORE_KIND) if i in explored
            else Recommendation(s.ids[i], _finite(s.scores[i]), *reason(i)) for i in picks]
     if len(out) < k:  # a tiny or unknown world: the newest items fill in
@@ -144,6 +222,64 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
         out += [Recommendation(i, 0.0, NEW, NEW_KIND)
                 for i in reversed(index.ids()) if i not in taken][: k - len(out)]
     return out
+
+
+@dataclass(frozen=True)
+class _Rates:
+    """Exploration's view of the shown estimates, one entry per candidate: impressions and the
+    Beta parameters of its click rate."""
+
+    impressions: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+    @classmethod
+    def of(cls, shown: Estimates, ids: Sequence[str]) -> _Rates:
+        get, prior = shown.betas.get, shown.prior
+        counts = np.array([(beta.shown, beta.clicked, beta.prior_a, beta.prior_b)
+                           for beta in (get(i, prior) for i in ids)],
+                          dtype=np.float64).reshape(-1, 4)
+        n, clicked, prior_a, prior_b = counts.T
+        return cls(n, prior_a + clicked, prior_b + np.maximum(n - clicked, 0.0))
+
+    def take(self, positions: np.ndarray) -> _Rates:
+        return _Rates(self.impressions[positions], self.a[positions], self.b[positions])
+
+
+def _content_many(index: ItemIndex, queries: Sequence[np.ndarray | None], banned: Sequence[set[str]],
+                  k: int) -> list[list[str]]:
+    """Each query's top k items not banned for it (as `index.search` with its exclusions), from
+    one search for all of them."""
+    given = [(n, q) for n, q in enumerate(queries) if q is not None]
+    out: list[list[str]] = [[] for _ in queries]
+    if not given or not len(index) or k <= 0:
+        return out
+    rows = [n for n, _ in given]
+    widest = max(len(banned[n]) for n in rows)
+    found, _ = index.search(np.stack([q for _, q in given]), k + widest)
+    for n, ids in zip(rows, found):
+        out[n] = [i for i in ids if i not in banned[n]][:k]
+    return out
+
+
+class _PopularLive:
+    """The most popular items still in the catalogue, read once for a batch of lists."""
+
+    def __init__(self, popularity: Popularity, index: ItemIndex) -> None:
+        self.popularity, self.index = popularity, index
+        self.live: list[str] = []
+        self.asked, self.exhausted = 0, False
+
+    def first(self, n: int, banned: Collection[str]) -> list[str]:
+        """The n most popular live items not banned (fewer if there are not that many)."""
+        while True:
+            out = [i for i in self.live if i not in banned][:n]
+            if len(out) >= n or self.exhausted:
+                return out
+            want = max(2 * self.asked, n + len(banned), 1)
+            top, _ = self.popularity.top(want)
+            self.live = [i for i in top if i in self.index]
+            self.asked, self.exhausted = want, len(top) < want
 
 
 def _best_first(s: Scored) -> list[int]:
@@ -189,12 +325,12 @@ def _in_text_order(content: np.ndarray, ids: Sequence[str], text_ranked: Sequenc
     return out
 
 
-def _collaborative(recent: Sequence[str], ids: list[str],
-                   cooc: Cooccurrence) -> tuple[np.ndarray, list[str]]:
+def _collaborative(recent: Sequence[str], ids: list[str], cooc: Cooccurrence,
+                   mass_keys: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """Summed similarity to the recent items, scaled so the best candidate has 1."""
     if not recent or not ids:
         return np.zeros(len(ids)), [""] * len(ids)
-    sims = cooc.similarities(recent, ids)
+    sims = cooc.similarities(recent, ids, mass_keys)
     total = sims.sum(axis=0)
     best = float(total.max())
     because = [recent[int(j)] if total[i] > 0 else "" for i, j in enumerate(sims.argmax(axis=0))]
@@ -209,16 +345,18 @@ def _explore_slots(k: int, rate: float, rng: np.random.Generator | None) -> int:
     return min(k, int(whole) + int(rng.random() < frac))
 
 
-def _explore(s: Scored, rest: list[int], shown: Estimates, rng: np.random.Generator, n: int,
+def _explore(s: Scored, rest: list[int], rates: _Rates, rng: np.random.Generator, n: int,
              config: BlendConfig) -> list[int]:
     """The n rarely shown candidates with the best sampled click rate x their share of the best
     score (at least explore_floor, so an item nothing vouches for yet still gets its turn)."""
-    impressions = shown.impressions([s.ids[i] for i in rest])
-    rare = [i for i, n in zip(rest, impressions.tolist()) if n < config.explore_max_shown]
+    if not rest:
+        return []
+    seen = rates.impressions[rest]
+    rare = [i for i, few in zip(rest, (seen < config.explore_max_shown).tolist()) if few]
     if not rare:
         return []
     top = max(float(np.max(s.scores)), 1e-12)
-    draws = shown.samples([s.ids[i] for i in rare], rng)
+    draws = rng.beta(rates.a[rare], rates.b[rare])
     value = np.clip(s.scores[rare] / top, config.explore_floor, 1.0) * draws
     return [rare[j] for j in np.argsort(-value, kind="stable")[:n]]
 

@@ -106,17 +106,23 @@ class Neighbours:
     @classmethod
     def from_bytes(cls, data: bytes) -> Neighbours:
         """The row `to_bytes` wrote (keys to float32 precision); ValueError for anything else."""
-        count, mass, base, version = _header(data)
-        offsets = np.frombuffer(data, "<f4", count, _HEADER_SIZE).astype(np.float64) + base
-        if version == _VERSION:
-            names = data[_HEADER_SIZE + 4 * count:].decode().split("\x00") if count else []
-            return cls(mass, dict(zip(names, offsets.tolist())))
-        lengths = np.frombuffer(data, "<u2", count, _HEADER_SIZE + 4 * count)
-        pos, keys = _HEADER_SIZE + 6 * count, {}
-        for n, key in zip(lengths.tolist(), offsets.tolist()):
-            keys[data[pos: pos + n].decode()] = key
-            pos += n
-        return cls(mass, keys)
+        mass, names, offsets = row_arrays(data)
+        return cls(mass, dict(zip(names, offsets.tolist())))
+
+
+def row_arrays(data: bytes) -> tuple[float, list[str], np.ndarray]:
+    """(mass key, neighbour names, their keys) of row bytes, without building the row's dict:
+    what scoring reads from a row loaded from the table."""
+    count, mass, base, version = _header(data)
+    offsets = np.frombuffer(data, "<f4", count, _HEADER_SIZE).astype(np.float64) + base
+    if version == _VERSION:
+        return mass, (data[_HEADER_SIZE + 4 * count:].decode().split("\x00") if count else []), offsets
+    lengths = np.frombuffer(data, "<u2", count, _HEADER_SIZE + 4 * count)
+    pos, names = _HEADER_SIZE + 6 * count, []
+    for n in lengths.tolist():
+        names.append(data[pos: pos + n].decode())
+        pos += n
+    return mass, names, offsets
 
 
 _MAGIC, _VERSION, _HEADER = b"CSN", 2, "<3sBIdd"
@@ -231,6 +237,10 @@ class _Rows(MutableMapping[str, Neighbours]):
         self._parsed.pop(item_id, None)
         self._raw[item_id] = data
 
+    def raw(self, item_id: str) -> bytes | None:
+        """The row's table bytes while it has not been parsed (None once it has, or if unknown)."""
+        return self._raw.get(item_id)
+
     def __getitem__(self, item_id: str) -> Neighbours:
         row = self._parsed.get(item_id)
         if row is None:
@@ -341,6 +351,38 @@ class Cooccurrence:
             found.update(dict.fromkeys(view.names[i] for i in _top_k(sims, k, view.names)))
         return list(found)
 
+    def candidates_many(self, items: Sequence[Sequence[str]], k: int,
+                        excludes: Sequence[Collection[str]]) -> list[list[str]]:
+        """`candidates(items[n], k, excludes[n])` for each n, each row's neighbours ordered once
+        for all of them: users who share recent items share that work."""
+        ranked: dict[str, list[str]] = {}
+        out = []
+        for mine, exclude in zip(items, excludes):
+            found: dict[str, None] = {}
+            for item in mine if k > 0 else ():
+                names = ranked.get(item)
+                if names is None:
+                    names = ranked[item] = self._ranked(item)
+                taken = 0
+                for name in names:
+                    if name not in exclude:
+                        found[name] = None
+                        taken += 1
+                        if taken == k:
+                            break
+            out.append(list(found))
+        return out
+
+    def _ranked(self, item_id: str) -> list[str]:
+        """The row's neighbours of finite similarity, best first, ties by the smaller name."""
+        view = self._view(item_id)
+        if view is None or not view.names:
+            return []
+        sims = self._row_sims(view)
+        finite = np.flatnonzero(np.isfinite(sims))
+        names = np.array(view.names)[finite]
+        return names[np.lexsort((names, -sims[finite]))].tolist()
+
     def _row_sims(self, view: _RowView) -> np.ndarray:
         a = self.config.alpha
         return np.exp(view.keys - (1.0 - a) * view.own
@@ -431,16 +473,20 @@ class Cooccurrence:
     def _view(self, item_id: str) -> _RowView | None:
         view = self._views.get(item_id)
         if view is None:
-            row = self.rows.get(item_id)
-            if row is None:
-                return None
-            names = list(row.keys)
-            keys = np.fromiter(row.keys.values(), dtype=np.float64, count=len(names))
+            raw = self.rows.raw(item_id) if isinstance(self.rows, _Rows) else None
+            if raw is not None:  # scoring needs arrays, not the row's dict: skip building it
+                mass, names, keys = row_arrays(raw)
+            else:
+                row = self.rows.get(item_id)
+                if row is None:
+                    return None
+                mass, names = row.mass, list(row.keys)
+                keys = np.fromiter(row.keys.values(), dtype=np.float64, count=len(names))
             found = list(map(self._ids.get, names))
             if None in found:
                 found = [self._id(n) for n in names]
             idx = np.array(found, dtype=np.int64)
-            own = max(row.mass, float(keys.max()) if len(keys) else -math.inf)
+            own = max(mass, float(keys.max()) if len(keys) else -math.inf)
             view = self._views[item_id] = _RowView(idx, keys, names, own)
         return view
 

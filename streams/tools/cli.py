@@ -241,8 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--kinds", default="signups,searches,clicks,page_views",
                        help="pipeline: one phase per kind, in this order")
     bench.add_argument("--phase", action="append", metavar="KIND[@RATE][:EVENTS]",
-                       help="pipeline: a phase, e.g. clicks@2000:20000 (repeatable; "
-                            "overrides --kinds)")
+                       help="pipeline: a phase, e.g. clicks@2000:20000, or mixed@500/200/20:20 "
+                            "(clicks, page views and signups per second at once, for 20 s); "
+                            "repeatable; overrides --kinds")
+    bench.add_argument("--zipf", type=float, default=0.0,
+                       help="pipeline: clicks' items Zipf-skewed with this exponent (1.1 as in "
+                            "the issue; users stay uniform); 0: uniform items")
     bench.add_argument("--targets", action="store_true",
                        help="pipeline: the issue's target phases, judged pass/fail: "
                             "signups@max:1000, signups@20:600, clicks@max:20000, "

@@ -90,6 +90,34 @@ def test_clicks_refresh_recommendations_and_a_burst_is_coalesced(pipeline: Pipel
     assert any(r.startswith("similar to an item you viewed: ") for r in reasons), reasons
 
 
+def test_a_flood_of_clicks_is_applied_in_full_and_every_users_latest_click_gets_its_list(
+        pipeline: Pipeline) -> None:
+    """Behind its stream, the worker says so, defers clicks' lists and coalesces them per user,
+    yet applies every click, and each user's latest click gets a list; page views sent in the
+    middle of the flood are answered too."""
+    users = [new_id("flood") for _ in range(30)]
+    # one category no other test reads, and small enough to leave the shared worker little
+    # co-occurrence work: the popularity and rows it teaches stay out of the other tests' way
+    items = items_of(pipeline, "pet supplies")
+    flood = [click(users[n % len(users)], items[(n * 7) % len(items)]) for n in range(450)]
+    views = [page_view(u, [("top", 1)]) for u in users[:10]]
+    pipeline.send_mixed([("clicks", e, None) for e in flood[:225]]
+                        + [("page_views", v, None) for v in views]
+                        + [("clicks", e, None) for e in flood[225:]])
+    last = {e["user_id"]: e for e in flood}  # each user's latest click
+    got = pipeline.recommendations([e["event_id"] for e in last.values()], timeout=180)
+    for event in last.values():
+        check_recommendation(pipeline, got[event["event_id"]][0], event, "click")
+    pipeline.ad_slots([v["event_id"] for v in views], timeout=180)
+    pipeline.worker.wait_for_log("users agent behind its stream", 30)
+    pipeline.worker.wait_for_log("users agent caught up", 60)
+    # every click reached the profile: the latest list leaves out each user's latest items
+    for user in users[:3]:
+        recent = [e["item_id"] for e in flood if e["user_id"] == user][-10:]
+        listed = {i["item_id"] for i in got[last[user]["event_id"]][0]["items"]}
+        assert not listed & set(recent), (listed & set(recent))
+
+
 def test_purchased_items_are_not_recommended_again(pipeline: Pipeline) -> None:
     user = new_id("u")
     first = pipeline.recommend(signup(user, "trail running shoes and a light rain jacket"))

@@ -31,7 +31,7 @@ from coldstart.errors import ColdstartError
 from streams.admin import ensure_topics
 from streams.tools.bench import workload as workload
 from streams.tools.bench.latency import Ledger, rate, span_ms, summarize
-from streams.tools.bench.tap import OutputTap, Progress, process_cpu_seconds
+from streams.tools.bench.tap import MemorySampler, OutputTap, Progress, process_cpu_seconds
 from streams.tools.broker import LocalBroker
 from streams.tools.harness import delete_topics, ensure_broker, share_vector_cache, start_worker, stop_worker
 
@@ -42,17 +42,32 @@ ENCODER_BATCH = 64  # the users agent's take_events(64, ...): the batch the work
 WARMUP = 32  # events of each kind sent before timing starts
 
 
+MIXED = "mixed"
+MIX_KINDS = ("clicks", "page_views", "signups")  # the order of a mixed phase's rates
+
+
 @dataclass(frozen=True)
 class Phase:
-    """One kind of event, `events` of them, at `rate` per second (0: as fast as possible)."""
+    """One kind of event, `events` of them, at `rate` per second (0: as fast as possible); or a
+    mixed phase: several kinds at once, each at its own rate (`mix`), for `events` in all."""
 
     kind: str
     rate: float
     events: int
+    mix: tuple[tuple[str, float], ...] = ()
 
     @property
     def label(self) -> str:
+        if self.mix:
+            return "mixed@" + "/".join(f"{r:g}" for _, r in self.mix)
         return f"{self.kind}@{f'{self.rate:g}/s' if self.rate else 'max'}"
+
+    def counts(self) -> dict[str, int]:
+        """Events of each kind this phase sends."""
+        if not self.mix:
+            return {self.kind: self.events}
+        seconds = self.events / self.rate
+        return {kind: round(rate * seconds) for kind, rate in self.mix if rate > 0}
 
 
 # The issue's targets, one phase each (one worker, two cores).
@@ -61,9 +76,12 @@ TARGET_PLAN = (Phase("signups", 0, 1000), Phase("signups", 20, 600), Phase("clic
 
 
 def parse_phase(text: str, default_rate: float = 0.0, default_events: int = 1000) -> Phase:
-    """'signups', 'signups@20', 'clicks@0:20000' or 'page_views:500' as a Phase."""
+    """'signups', 'signups@20', 'clicks@0:20000' or 'page_views:500' as a Phase; or
+    'mixed@500/200/20:20': clicks, page views and signups per second at once, for 20 seconds."""
     head, _, count = text.partition(":")
     kind, _, speed = head.partition("@")
+    if kind == MIXED:
+        return _parse_mixed(text, speed, count)
     if kind not in KINDS:
         raise ColdstartError(f"expected a phase kind in {KINDS}, got {kind!r} in {text!r}")
     try:
@@ -76,6 +94,19 @@ def parse_phase(text: str, default_rate: float = 0.0, default_events: int = 1000
     if phase.rate < 0 or phase.events < 1:
         raise ColdstartError(f"expected a rate >= 0 and events >= 1, got {text!r}")
     return phase
+
+
+def _parse_mixed(text: str, speed: str, count: str) -> Phase:
+    try:
+        rates = [float(r) for r in speed.split("/")] if speed else []
+        seconds = float(count) if count else 10.0
+    except ValueError:
+        rates = []
+    if not 1 <= len(rates) <= len(MIX_KINDS) or min(rates) < 0 or sum(rates) <= 0:
+        raise ColdstartError(f"expected mixed@CLICKS/PAGE_VIEWS/SIGNUPS[:SECONDS] with rates per "
+                             f"second, like mixed@500/200/20:20, got {text!r}")
+    mix = tuple(zip(MIX_KINDS, rates))
+    return Phase(MIXED, sum(rates), max(1, round(sum(rates) * seconds)), mix)
 
 
 def plan(args: argparse.Namespace) -> list[Phase]:
@@ -105,6 +136,7 @@ class Run:
     worker_log: Path | None = None
     dead_letters: int = 0
     model_version: str | None = None  # as the worker's recommendations name it
+    zipf: float = 0.0  # the clicks' item skew (0: uniform)
 
     def event_id(self, kind: str) -> str:
         n = self.counters.get(kind, 0)
@@ -140,14 +172,15 @@ def main(args: argparse.Namespace) -> int:
         if not args.cold_cache:
             share_vector_cache(data_dir)
     result: dict[str, Any] = {
-        "run_id": run_id, "config": _config(args, phases, settings, own_worker),
+        "run_id": run_id, **_commit(), "config": _config(args, phases, settings, own_worker),
         "machine": {"cores": os.cpu_count(), "load_start": _load()}}
     broker_started = ensure_broker(base)
     try:
         texts = _signup_texts(phases, args.source)
         result["encoder"] = _raw_encoder(settings, _encoder_texts(phases, texts))
         catalog = workload.catalog(args.catalog_size, args.source)
-        run = Run(settings, run_id, [i["item_id"] for i in catalog], texts, pool_size=args.users)
+        run = Run(settings, run_id, [i["item_id"] for i in catalog], texts, pool_size=args.users,
+                  zipf=getattr(args, "zipf", 0.0))
         asyncio.run(_drive(run, catalog, phases, args, own_worker, result))
         if result["encoder"]:
             result["encoder"]["worker_model_version"] = run.model_version
@@ -191,7 +224,22 @@ def _config(args: argparse.Namespace, phases: list[Phase], settings: Settings,
             "worker": "started by the bench" if own_worker else "already running",
             "partitions": settings.partitions, "model": settings.model or "bundled",
             "encoder_threads": settings.encoder_threads or os.cpu_count(),
-            "click_coalesce_ms": settings.click_coalesce_ms, "users": args.users}
+            "click_coalesce_ms": settings.click_coalesce_ms, "users": args.users,
+            "zipf": getattr(args, "zipf", 0.0)}
+
+
+def _commit() -> dict[str, Any]:
+    """The code measured: the commit of this checkout, and whether it had uncommitted changes."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head, "dirty": bool(dirty)}
 
 
 def _load() -> list[float]:
@@ -200,7 +248,8 @@ def _load() -> list[float]:
 
 def _signup_texts(phases: list[Phase], source: str) -> dict[int, list[str]]:
     """Distinct descriptions for every signups phase, and for the warm-up (key -1)."""
-    counts = [(i, p.events) for i, p in enumerate(phases) if p.kind == "signups"]
+    counts = [(i, p.counts()["signups"]) for i, p in enumerate(phases)
+              if p.counts().get("signups")]
     pool = workload.descriptions(WARMUP + sum(n for _, n in counts), source)
     out, start = {-1: pool[:WARMUP]}, WARMUP
     for index, n in counts:
@@ -299,7 +348,7 @@ async def _wait_for_items(run: Run, items: list[str], timeout: float) -> None:
 
 async def _warm_up(run: Run, phases: list[Phase], source: str) -> dict[str, Any]:
     """A few events of each kind the plan uses, answered before any timing: first calls allocate."""
-    kinds = {p.kind for p in phases} | {"signups"}
+    kinds = {k for p in phases for k in p.counts()} | {"signups"}
     ledger = Ledger()
     started = time.monotonic()
     for kind in KINDS:  # signups first, so the other kinds come from known users
@@ -329,57 +378,100 @@ def _events(run: Run, kind: str, count: int, index: int, source: str
         bodies: Iterator[dict[str, Any]] = ({"user_id": next(users)["user_id"], "query": q}
                                             for q in workload.queries(count, source, seed=index))
     elif kind == "clicks":
-        bodies = workload.clicks(pool, run.items, seed=5 + index)
+        bodies = workload.clicks(pool, run.items, seed=5 + index, zipf=run.zipf)
     else:
         bodies = workload.page_views(pool, run.items, seed=6 + index)
     for _, body in zip(range(count), bodies):
         yield body["user_id"], {"event_id": run.event_id(kind), **body}
 
 
+def _schedule(run: Run, index: int, phase: Phase, source: str
+              ) -> Iterator[tuple[float | None, str, str, dict[str, Any]]]:
+    """(due seconds after the start or None for as soon as possible, kind, user, event), in order."""
+    if not phase.mix:
+        for n, (user, event) in enumerate(_events(run, phase.kind, phase.events, index, source)):
+            yield (n / phase.rate if phase.rate else None), phase.kind, user, event
+        return
+    streams = {kind: _events(run, kind, count, index, source)
+               for kind, count in phase.counts().items()}
+    rates = dict(phase.mix)
+    due = [(n / rates[kind], kind, n) for kind, count in phase.counts().items()
+           for n in range(count)]
+    for at, kind, _ in sorted(due):
+        user, event = next(streams[kind])
+        yield at, kind, user, event
+
+
 async def _run_phase(run: Run, index: int, phase: Phase, args: argparse.Namespace
                      ) -> dict[str, Any]:
     """Send the phase's events on schedule, then wait for every answer; the phase's figures."""
     ledger = Ledger()
+    kinds = phase.counts()
     progress = Progress(phase.label, phase.events)
     loop = asyncio.get_running_loop()
     cpu_bench, cpu_worker = sum(os.times()[:2]), process_cpu_seconds(run.worker)
+    memory = MemorySampler(run.worker)
     start = loop.time()
-    for n, (user, event) in enumerate(_events(run, phase.kind, phase.events, index, args.source)):
-        if phase.rate:
-            due = start + n / phase.rate
+    for n, (at, kind, user, event) in enumerate(_schedule(run, index, phase, args.source)):
+        if at is not None:
+            due = start + at
             while loop.time() < due:
                 await _absorb(run, ledger, due)
+                memory.sample()
         elif n % 64 == 0:
             await asyncio.sleep(0)  # let the producer's sender and the tap run
             await _absorb(run, ledger, 0.0)
-        await _stamp_and_send(run, ledger, phase.kind, user, event)
+            memory.sample()
+        await _stamp_and_send(run, ledger, kind, user, event)
         if n % 64 == 0:
-            progress.show(n + 1, len(ledger.answers[phase.kind]), ledger.repeats[phase.kind])
+            answered = sum(len(ledger.answers[k]) for k in kinds)
+            progress.show(n + 1, answered, sum(ledger.repeats[k] for k in kinds))
     assert run.producer is not None
     await run.producer.flush()
     sent_s = loop.time() - start
-    await _wait_answered(run, ledger, {phase.kind}, args.drain_timeout, phase.label, progress)
+    await _wait_answered(run, ledger, set(kinds), args.drain_timeout, phase.label, progress,
+                         memory)
     wall = loop.time() - start
-    answers = ledger.answers[phase.kind]
-    span = span_ms(answers)
-    seconds = (span[1] - span[0]) / 1000 if span else 0.0
     worker_cpu = process_cpu_seconds(run.worker)
     worker_s = None if worker_cpu is None or cpu_worker is None else worker_cpu - cpu_worker
     bench_s = sum(os.times()[:2]) - cpu_bench
-    return {
+    out: dict[str, Any] = {
         "kind": phase.kind, "rate": phase.rate, "events": phase.events, "label": phase.label,
-        "sent_s": round(sent_s, 3), "offered_per_s": round(rate(phase.events, sent_s), 1),
-        "answered": len(answers), "missing": len(ledger.missing(phase.kind)),
-        "repeats": ledger.repeats[phase.kind], "unknown_outputs": ledger.unknown,
-        "throughput_per_s": round(rate(len(answers), seconds), 1),
-        "latency_ms": summarize(ledger.latencies(phase.kind)),
-        "worker_ms": summarize(ledger.worker_latencies(phase.kind)),
+        "sent_s": round(sent_s, 3), "offered_per_s": round(rate(phase.events, sent_s), 1)}
+    figures = {kind: _figures(ledger, kind, count, sent_s) for kind, count in kinds.items()}
+    if phase.mix:
+        out["mix"] = dict(phase.mix)
+        out["kinds"] = figures
+        out.update(answered=sum(f["answered"] for f in figures.values()),
+                   missing=sum(f["missing"] for f in figures.values()),
+                   repeats=sum(f["repeats"] for f in figures.values()),
+                   unknown_outputs=ledger.unknown, throughput_per_s=0.0, latency_ms={},
+                   worker_ms={})
+    else:
+        out.update(figures[phase.kind], unknown_outputs=ledger.unknown)
+    out.update({
         "cpu_s": {"wall": round(wall, 1), "bench": round(bench_s, 1),
                   "worker": None if worker_s is None else round(worker_s, 1)},
         # CPU time per event is far less noisy than wall time on a shared machine
         "worker_cpu_ms_per_event": None if worker_s is None else
         round(1000 * worker_s / phase.events, 3),
-    }
+        "worker_cpu_share": None if worker_s is None or wall <= 0 else round(worker_s / wall, 2),
+        "worker_rss_mb": memory.figures(),
+    })
+    return out
+
+
+def _figures(ledger: Ledger, kind: str, events: int, sent_s: float) -> dict[str, Any]:
+    """One kind's answers in a phase: counts, throughput over the answered span, latencies."""
+    answers = ledger.answers[kind]
+    span = span_ms(answers)
+    seconds = (span[1] - span[0]) / 1000 if span else 0.0
+    return {"events": events, "offered_per_s": round(rate(events, sent_s), 1),
+            "answered": len(answers), "missing": len(ledger.missing(kind)),
+            "repeats": ledger.repeats[kind],
+            "throughput_per_s": round(rate(len(answers), seconds), 1),
+            "latency_ms": summarize(ledger.latencies(kind)),
+            "worker_ms": summarize(ledger.worker_latencies(kind))}
 
 
 async def _stamp_and_send(run: Run, ledger: Ledger, kind: str, user: str,
@@ -390,9 +482,9 @@ async def _stamp_and_send(run: Run, ledger: Ledger, kind: str, user: str,
 
 
 async def _wait_answered(run: Run, ledger: Ledger, kinds: set[str], idle: float, what: str,
-                         progress: Progress | None = None) -> None:
+                         progress: Progress | None = None,
+                         memory: MemorySampler | None = None) -> None:
     """Absorb outputs until nothing is missing, or nothing new arrived for `idle` seconds."""
-    assert run.producer is not None
     assert run.producer is not None
     await run.producer.flush()
     loop = asyncio.get_running_loop()
@@ -403,8 +495,10 @@ async def _wait_answered(run: Run, ledger: Ledger, kinds: set[str], idle: float,
         if now_answered != answered:
             answered, last_change = now_answered, loop.time()
         if progress:
-            kind = next(iter(kinds))
-            progress.show(ledger.count_sent(kind), now_answered, ledger.repeats[kind])
+            progress.show(sum(ledger.count_sent(k) for k in kinds), now_answered,
+                          sum(ledger.repeats[k] for k in kinds))
+        if memory:
+            memory.sample()
         run.check_worker()
         if loop.time() - last_change > idle:
             missing = sum(len(ledger.missing(k)) for k in kinds)
@@ -488,6 +582,12 @@ def _targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 add(f"click p99 ms at {p['rate']:g}/s", p["latency_ms"].get("p99"), "<=", 250)
     if p := first("page_views", lambda r: 0 < r <= 200):
         add(f"page view p99 ms at {p['rate']:g}/s", p["latency_ms"].get("p99"), "<=", 50)
+    for p in phases:
+        if p["kind"] == MIXED:
+            for kind, limit in (("page_views", 50), ("clicks", 250), ("signups", 150)):
+                if fig := p["kinds"].get(kind):
+                    add(f"{kind} p99 ms in {p['label']}", fig["latency_ms"].get("p99"), "<=",
+                        limit)
     return out
 
 
@@ -495,8 +595,11 @@ def report(result: dict[str, Any]) -> str:
     """The result as a few readable lines and a table."""
     cfg, lines = result["config"], []
     machine = result.get("machine", {})
-    lines.append(f"coldstart bench pipeline {result['run_id']}: {cfg['catalog_size']:,} "
-                 f"{cfg['source']} items, worker {cfg['worker']}, {machine.get('cores')} cores, "
+    lines.append(f"coldstart bench pipeline {result['run_id']} at {result.get('commit')}"
+                 f"{' (uncommitted changes)' if result.get('dirty') else ''}: "
+                 f"{cfg['catalog_size']:,} {cfg['source']} items, {cfg.get('users')} users, clicks "
+                 f"{'zipf ' + format(cfg['zipf'], 'g') if cfg.get('zipf') else 'uniform'}, "
+                 f"worker {cfg['worker']}, {machine.get('cores')} cores, "
                  f"load {machine.get('load_start')} -> {machine.get('load_end')}")
     if enc := result.get("encoder"):
         lines.append(f"raw encoder: {enc['texts']} signup texts, batch {enc['batch_size']}, "
@@ -507,17 +610,28 @@ def report(result: dict[str, Any]) -> str:
     if cat := result.get("catalog"):
         lines.append(f"catalogue: {cat['items']:,} items ready in {cat['ready_s']} s")
     head = (f"{'phase':<18}{'events':>7}{'offered/s':>11}{'answered':>9}{'lost':>6}{'rep':>5}"
-            f"{'done/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}{'worker cpu':>11}")
+            f"{'done/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}{'worker cpu':>11}"
+            f"{'cpu share':>10}{'rss MB':>8}")
     lines += [head, "-" * len(head)]
     for p in result.get("phases", []):
-        lat, cpu = p["latency_ms"], p.get("worker_cpu_ms_per_event")
-        lines.append(f"{p['label']:<18}{p['events']:>7}{p['offered_per_s']:>11.1f}"
-                     f"{p['answered']:>9}{p['missing']:>6}{p['repeats']:>5}"
-                     f"{p['throughput_per_s']:>9.1f}" +
-                     "".join(f"{lat.get(q, float('nan')):>8.1f}" for q in ("p50", "p95", "p99", "max"))
-                     + (f"{cpu:>8.2f} ms" if cpu is not None else f"{'-':>11}"))
+        cpu, share = p.get("worker_cpu_ms_per_event"), p.get("worker_cpu_share")
+        rss = (p.get("worker_rss_mb") or {}).get("peak")
+        tail = ((f"{cpu:>8.2f} ms" if cpu is not None else f"{'-':>11}")
+                + (f"{share:>10.2f}" if share is not None else f"{'-':>10}")
+                + (f"{rss:>8.0f}" if rss is not None else f"{'-':>8}"))
+        rows = [(p["label"], p)] if not p.get("kinds") else \
+            [(f"{p['label']} {k}", f) for k, f in p["kinds"].items()]
+        for n, (label, f) in enumerate(rows):
+            lat = f["latency_ms"]
+            lines.append(f"{label:<18}{f['events']:>7}{f['offered_per_s']:>11.1f}"
+                         f"{f['answered']:>9}{f['missing']:>6}{f['repeats']:>5}"
+                         f"{f['throughput_per_s']:>9.1f}" +
+                         "".join(f"{lat.get(q, float('nan')):>8.1f}"
+                                 for q in ("p50", "p95", "p99", "max"))
+                         + (tail if n == 0 else ""))
     lines.append("latency: ms from the event's ts to this process consuming the output; "
-                 "worker cpu: the worker's CPU time per event sent")
+                 "worker cpu: the worker's CPU time per event sent (a mixed phase: per event of "
+                 "all kinds); cpu share: worker CPU s per wall s; rss: the worker's peak")
     for name, value in result.get("ratios", {}).items():
         lines.append(f"{name}: {value:.2f}")
     for t in result.get("targets", []):

@@ -127,3 +127,42 @@ def process_cpu_seconds(process: subprocess.Popen[bytes] | None) -> float | None
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss_mb(process: subprocess.Popen[bytes] | None) -> float | None:
+    """Resident memory of a running child in MiB, from /proc (None when unknown)."""
+    if process is None or process.poll() is not None:
+        return None
+    try:
+        with open(f"/proc/{process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class MemorySampler:
+    """A child's resident memory, sampled at most twice a second: at the start, peak, and end."""
+
+    def __init__(self, process: subprocess.Popen[bytes] | None) -> None:
+        self.process = process
+        self.start = self.peak = self.last = process_rss_mb(process)
+        self._at = time.monotonic()
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if now - self._at < 0.5:
+            return
+        self._at = now
+        rss = process_rss_mb(self.process)
+        if rss is not None:
+            self.last = rss
+            self.peak = rss if self.peak is None else max(self.peak, rss)
+
+    def figures(self) -> dict[str, float | None]:
+        self._at = 0.0
+        self.sample()
+        return {k: None if v is None else round(v, 1)
+                for k, v in (("start", self.start), ("peak", self.peak), ("end", self.last))}

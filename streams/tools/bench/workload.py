@@ -9,6 +9,7 @@ encoder's text cache never answers for the model.
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -72,12 +73,22 @@ def queries(count: int, source: str = "demo", seed: int = 2) -> list[str]:
     return [rng.choice(terms) for _ in range(count)]
 
 
-def clicks(users: list[str], items: list[str], seed: int = 3) -> Iterator[Event]:
-    """Endless clicks (no event_id, no ts) by random users on random items, with sample actions."""
+def clicks(users: list[str], items: list[str], seed: int = 3, zipf: float = 0.0) -> Iterator[Event]:
+    """Endless clicks (no event_id, no ts) by uniformly random users, with sample actions.
+
+    Items are uniform, or with `zipf` = s > 0 Zipf-skewed: the item of popularity rank r (a
+    fixed shuffle of `items`) is clicked with probability proportional to 1 / r ** s, as real
+    clickstreams are (s about 1).
+    """
     rng = random.Random(seed)
     names, weights = [a for a, _ in ACTIONS], [w for _, w in ACTIONS]
+    ranked, cum = list(items), None
+    if zipf > 0:
+        random.Random(seed + 1).shuffle(ranked)
+        cum = list(itertools.accumulate(1.0 / (r ** zipf) for r in range(1, len(ranked) + 1)))
     while True:
-        yield {"user_id": rng.choice(users), "item_id": rng.choice(items),
+        item = rng.choices(ranked, cum_weights=cum)[0] if cum else rng.choice(ranked)
+        yield {"user_id": rng.choice(users), "item_id": item,
                "action": rng.choices(names, weights)[0]}
 
 

@@ -1,16 +1,28 @@
 """The pipeline bench's plan, workload and verdicts (the run itself needs a broker: scripts/test-long)."""
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 
 import pytest
 
 import schemas
+from coldstart.config import Settings
 from coldstart.errors import ColdstartError
 from coldstart.text.item_text import item_text
 from streams.tools.bench import workload as workload
-from streams.tools.bench.pipeline import TARGET_PLAN, Phase, _ratios, _targets, parse_phase, plan, report
+from streams.tools.bench.pipeline import (
+    TARGET_PLAN,
+    Phase,
+    Run,
+    _ratios,
+    _schedule,
+    _targets,
+    parse_phase,
+    plan,
+    report,
+)
 from streams.tools.cli import build_parser
 from tests.conftest import DATASETS
 
@@ -111,3 +123,56 @@ def test_targets_judge_the_phases_that_speak_to_them() -> None:
 def test_no_targets_without_the_phases() -> None:
     result = {"phases": [_phase("searches", 0, 10.0, 5.0)], "encoder": None}
     assert _ratios(result) == {} and _targets(result) == []
+
+
+def test_a_mixed_phase_sends_each_kind_at_its_own_rate() -> None:
+    phase = parse_phase("mixed@500/200/20:2")
+    assert phase.mix == (("clicks", 500.0), ("page_views", 200.0), ("signups", 20.0))
+    assert phase.counts() == {"clicks": 1000, "page_views": 400, "signups": 40}
+    assert phase.events == 1440 and phase.label == "mixed@500/200/20"
+    assert parse_phase("mixed@500/0:1").counts() == {"clicks": 500}
+    for bad in ("mixed", "mixed@a/b", "mixed@0/0", "mixed@1/2/3/4", "mixed@5:x"):
+        with pytest.raises(ColdstartError, match="expected mixed@"):
+            parse_phase(bad)
+    run = Run(Settings.from_env(), "b1", ["i1", "i2"], {0: [f"text {n}" for n in range(40)]},
+              pool_size=10)
+    sent = list(_schedule(run, 0, phase, "demo"))
+    assert [at for at, *_ in sent] == sorted(at for at, *_ in sent)  # one timeline, in order
+    kinds = [kind for _, kind, _, _ in sent]
+    assert {k: kinds.count(k) for k in set(kinds)} == phase.counts()
+    assert sent[-1][0] == pytest.approx(2 - 1 / 500)  # the phase lasts its seconds
+    for _, kind, _, event in sent[:50]:
+        schemas.validate(kind, {**event, "ts": 1})
+
+
+def test_zipf_clicks_favour_a_few_items_and_keep_users_uniform() -> None:
+    users, items = [f"u{n}" for n in range(50)], [f"i{n}" for n in range(1000)]
+    skewed = list(itertools.islice(workload.clicks(users, items, zipf=1.1), 20_000))
+    flat = list(itertools.islice(workload.clicks(users, items), 20_000))
+
+    def top_share(clicks: list[dict], key: str, n: int) -> float:
+        counts = sorted(collections.Counter(c[key] for c in clicks).values(), reverse=True)
+        return sum(counts[:n]) / len(clicks)
+
+    assert top_share(skewed, "item_id", 10) > 0.3  # Zipf 1.1 over 1,000 items: about 0.38
+    assert top_share(flat, "item_id", 10) < 0.03
+    assert top_share(skewed, "user_id", 5) < 0.15  # users stay uniform (5 of 50: 0.1)
+    assert skewed[:100] == list(itertools.islice(workload.clicks(users, items, zipf=1.1), 100))
+
+
+def test_a_mixed_phase_is_judged_and_reported_per_kind() -> None:
+    kinds = {k: {**_phase(k, r, r, p99), "events": 20} for k, r, p99 in
+             (("clicks", 500, 240.0), ("page_views", 200, 60.0), ("signups", 20, 100.0))}
+    mixed = {**_phase("clicks", 720, 0.0, 0.0), "kind": "mixed", "label": "mixed@500/200/20",
+             "kinds": kinds, "worker_cpu_share": 0.9,
+             "worker_rss_mb": {"start": 500.0, "peak": 640.0, "end": 600.0}}
+    result = {"run_id": "b1", "commit": "abc1234", "dirty": False, "encoder": None,
+              "config": {"catalog_size": 1000, "source": "demo", "worker": "started", "zipf": 1.1},
+              "machine": {"cores": 2}, "phases": [mixed]}
+    verdicts = {t["target"]: t["pass"] for t in _targets(result)}
+    assert verdicts == {"page_views p99 ms in mixed@500/200/20": False,
+                        "clicks p99 ms in mixed@500/200/20": True,
+                        "signups p99 ms in mixed@500/200/20": True}
+    text = report(result)
+    assert "at abc1234" in text and "zipf 1.1" in text
+    assert "mixed@500/200/20 page_views" in text and "640" in text

@@ -1,0 +1,111 @@
+"""Graceful overload for the users agent: when it falls behind, clicks' lists wait and coalesce.
+
+A batch that comes back full, or whose oldest record was appended more than LAG_S ago, means
+events are waiting (on a starved machine batches stop filling up before the queue does). Then
+every click still changes the
+profile, co-occurrence and popularity at once, but its user's list is owed instead of ranked:
+a user who clicks again meanwhile gets one list, for the latest click. Owed lists go out with
+later batches, the oldest first, at most OWED_PER_BATCH each, once they have waited OWED_S, and
+all of them as soon as a batch is not full (caught up) or the stream is idle. Signups, searches
+and page views never wait for them. Entering and leaving this mode is logged with its counters.
+
+What is owed lives in this worker's memory only: if the worker dies with lists owed, those users'
+next event brings them a list (their clicks themselves are in the profiles).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from faust.types import EventT
+
+from coldstart.engine import ClickRefresh
+
+log = logging.getLogger(__name__)
+
+# Measured on two cores (docs/performance.md): a list costs about 1 ms, so a batch that also
+# clears 256 owed lists stays well under the 50 ms a page view may wait behind it.
+OWED_S = 1.0
+OWED_PER_BATCH = 256
+LAG_S = 0.25  # a record this old when its batch starts: behind (the click-to-list target)
+
+
+def lag_s(batch: Sequence[EventT]) -> float:
+    """Seconds since the batch's oldest record was produced (its Kafka timestamp)."""
+    stamps = [e.message.timestamp for e in batch if e.message.timestamp]
+    return time.time() - min(stamps) if stamps else 0.0
+
+
+@dataclass
+class Counters:
+    """Since the worker started: clicks whose list was deferred, deferred lists that a later
+    click replaced (coalesced), and how often the agent fell behind."""
+
+    deferred: int = 0
+    coalesced: int = 0
+    behind: int = 0
+
+
+@dataclass
+class Owed:
+    """Lists owed to users for their latest click, each with the event that makes the user's
+    partition current for the write, and when each user's oldest owed click was deferred."""
+
+    lists: dict[str, tuple[ClickRefresh, EventT]] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)  # insertion order: oldest first
+    counters: Counters = field(default_factory=Counters)
+    behind: bool = False
+    _since: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+    def note_batch(self, full: bool) -> bool:
+        """Whether to defer this batch's clicks' lists; logs when the agent falls behind or
+        catches up."""
+        if full and not self.behind:
+            self.behind, self._since = True, time.monotonic()
+            self.counters.behind += 1
+            log.warning("coldstart: users agent behind its stream: clicks' lists "
+                        "coalesce per user for up to %.1fs; signups and page views go first",
+                        OWED_S)
+        elif not full and self.behind:
+            self.behind = False
+            c = self.counters
+            log.warning("coldstart: users agent caught up after %.1fs; clicks' lists deferred "
+                        "%d, coalesced into a later click's %d (since start)",
+                        time.monotonic() - self._since, c.deferred, c.coalesced)
+        return self.behind
+
+    def take(self, users: set[str], everything: bool) -> dict[str, tuple[ClickRefresh, EventT]]:
+        """What goes with the next batch: the owed lists of its own users (a newer click or a
+        deletion there replaces them), and all the others, or the oldest that waited OWED_S,
+        at most OWED_PER_BATCH."""
+        out = {u: self.lists.pop(u) for u in users & self.lists.keys()}
+        now, extra = time.monotonic(), 0
+        for user, since in self.first.items():
+            if not everything and (extra >= OWED_PER_BATCH or now - since < OWED_S):
+                break
+            if user in self.lists:
+                out[user] = self.lists.pop(user)
+                extra += 1
+        return out
+
+    def settle(self, taken: dict[str, tuple[ClickRefresh, EventT]],
+               deferred: dict[str, ClickRefresh], sources: dict[str, EventT],
+               deleted: set[str]) -> None:
+        """After a batch: what it deferred is owed (`sources`: each user's event in it); what
+        was taken and not deferred again went out; deleted users are owed nothing."""
+        now = time.monotonic()
+        for user, refresh in deferred.items():
+            self.counters.deferred += 1
+            self.counters.coalesced += user in taken
+            self.lists[user] = (refresh, sources.get(user) or taken[user][1])
+            self.first.setdefault(user, now)  # a busy user's wait runs from their first owed click
+        for user in set(taken) - deferred.keys():
+            self.first.pop(user, None)
+        for user in deleted:
+            self.lists.pop(user, None)
+            self.first.pop(user, None)
