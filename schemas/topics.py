@@ -21,3 +21,4 @@ MODEL_UPDATES_SCHEMA = "model_updates"
 # Internal, created by Faust: the shared models' increments, keyed like the tables they feed.
 COOCCURRENCE_UPDATES = "coldstart-cooccurrence-updates"
 FEEDBACK = "coldstart-feedback"
+POPULARITY = "coldstart-popularity"

@@ -1,7 +1,7 @@
 """Tables: per-user state co-partitioned by user_id; shared models keyed by item or arm.
 
-`profiles` and `served` are written by the users agent only; `cooccurrence` and `feedback` by
-their own agents, and every worker follows their changelogs in full (streams/replica.py)
+`profiles` and `served` are written by the users agent only; `cooccurrence`, `popularity` and
+`feedback` by their own agents, and every worker follows their changelogs in full (streams/replica.py)
 so any worker can read any row.
 """
 from __future__ import annotations
@@ -25,6 +25,8 @@ profiles = _table("profiles", "user_id -> profile bytes (text and behaviour vect
 served = _table("served", "user_id -> ServedLog JSON: the user's latest lists, for attribution")
 cooccurrence = _table("cooccurrence", "item_id -> co-occurrence row bytes (Neighbours)")
 feedback = _table("feedback", "arm:<name> / item:<id> / ad:<id> -> {shown, clicked} JSON")
+popularity = _table("popularity", "item_id -> {key, ts} JSON: decayed popularity's log key "
+                                  "(coldstart/ranking/popularity.py) and the latest event time")
 
 
 def load_profile(user_id: str) -> Profile | None:

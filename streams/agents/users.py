@@ -10,6 +10,7 @@ import schemas
 from coldstart.errors import InvalidEventError
 from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
+from streams.agents.popularity import send_popularity
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import as_current, take_events
@@ -64,3 +65,4 @@ async def handle_batch(batch: Sequence[EventT]) -> None:
         await recommendations.send(key=rec["user_id"].encode(), value=rec)
     await send_row_updates(result.cooccurrence)
     await send_feedback(result.feedback)
+    await send_popularity(result.popularity)
