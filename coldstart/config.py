@@ -12,6 +12,8 @@
 | COLDSTART_ENCODER_CACHE | 10000 | texts kept in the encoder's LRU cache |
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
+| COLDSTART_STANDBY_REPLICAS | 0 | standby copies of each per-user table partition kept warm on other workers (Faust's table_standby_replicas): faster fail-over, that much more disk and changelog reading |
+| COLDSTART_SESSION_TIMEOUT_S | 6 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (the broker's minimum is 6 by default) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 """
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Settings:
     partitions: int = 4
     explore_rate: float = 0.1
     rerank_depth: int = 30
+    standby_replicas: int = 0
+    session_timeout_s: int = 6
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -83,6 +87,8 @@ class Settings:
             partitions=_int("COLDSTART_PARTITIONS", 4, minimum=1),
             explore_rate=_fraction("COLDSTART_EXPLORE_RATE", 0.1),
             rerank_depth=_int("COLDSTART_RERANK_DEPTH", 30),
+            standby_replicas=_int("COLDSTART_STANDBY_REPLICAS", 0),
+            session_timeout_s=_int("COLDSTART_SESSION_TIMEOUT_S", 6, minimum=1),
         )
 
     @property
