@@ -7,6 +7,7 @@ a catalogue.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -62,6 +63,29 @@ def _unusable_cache(shared: Path) -> str:
             reason = "in use by another process" if "lock" in str(exc).lower() else str(exc)
             return f"{path.name}: {reason[:120]}"
     return ""
+
+
+def copy_vector_cache(data_dir: Path, who: str = "bench") -> None:
+    """A private copy of the shared vector cache for a second worker of one run: RocksDB opens a
+    directory in one process only, so two workers cannot share it, but a copy embeds nothing."""
+    shared = coldstart_home() / "bench" / "text-vectors"
+    target = data_dir / "text-vectors"
+    if target.exists() or not shared.is_dir() or _unusable_cache(shared):
+        return
+    shutil.copytree(shared, target)
+    print(f"{who}: copied the vector cache into {target}", file=sys.stderr)
+
+
+SERVING = re.compile(r"coldstart: serving (?:user partitions ([\d,]+)|no user partitions)")
+
+
+def serving_partitions(log: Path) -> set[int] | None:
+    """The user partitions a worker last said it serves (streams/assignment.py); None before
+    its first rebalance completed."""
+    found = SERVING.findall(log.read_text(errors="replace")) if log.exists() else []
+    if not found:
+        return None
+    return {int(p) for p in found[-1].split(",")} if found[-1] else set()
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

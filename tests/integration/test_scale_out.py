@@ -9,7 +9,6 @@ same whichever worker serves it (popularity is a table every worker follows).
 """
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections import defaultdict
@@ -32,6 +31,7 @@ from coldstart.config import Settings
 from coldstart.events import now_ms
 from streams.admin import ensure_topics
 from streams.partitioned import partition_for
+from streams.tools import harness
 from streams.tools.replay import replay
 from streams.tools.sample_data import SAMPLE_DIR
 
@@ -39,14 +39,12 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
 READY_TIMEOUT = 300.0  # model load and the sample catalogue, on two busy cores
-SERVING = re.compile(r"coldstart: serving (?:user partitions ([\d,]+)|no user partitions)")
 POPULAR = "popular right now"
 
 
 def serving(worker: Worker) -> set[int]:
     """The user partitions the worker last said it serves (after its tables recovered)."""
-    found = SERVING.findall(worker.log())
-    return {int(p) for p in found[-1].split(",")} if found and found[-1] else set()
+    return harness.serving_partitions(worker.log_path) or set()
 
 
 def wait_serving(worker: Worker, want: Any, what: str) -> set[int]:
@@ -114,9 +112,9 @@ def test_workers_in_one_group_survive_a_kill_and_a_join_and_rank_alike(
     pipeline = Pipeline(first, a)
     pipeline._track("catalog", catalogue)
     try:
-        split = {w: wait_serving(w, bool, "two workers") for w in (a, b)}
-        split = {w: wait_serving(w, lambda p: len(p) < PARTITIONS, "the split") for w in (a, b)}
-        assert split[a] | split[b] == set(range(PARTITIONS)) and not split[a] & split[b]
+        for worker in (a, b):  # both in the group, each with a share
+            wait_serving(worker, lambda p: 0 < len(p) < PARTITIONS, "the split")
+        assert serving(a) | serving(b) == set(range(PARTITIONS))
 
         # 1. Two workers; one is SIGKILLed while the users' events flow.
         t0 = now_ms() - 3_600_000
