@@ -122,13 +122,20 @@ def test_workers_in_one_group_survive_a_kill_and_a_join_and_rank_alike(
         hit = catalogue[7]["item_id"]
         last = {u: catalogue[40 + n]["item_id"] for n, u in enumerate(load.users)}
         buys, views = with_purchase_and_final_view(load, hit, last, t0 + 10 * len(load.events))
-        streamer = Streamer(first, load.events + buys, rate=8.0)
-        streamer.start()
-        wait_for_progress(pipeline, load, "before the kill", step=10)
-        assert streamer.sent < len(load.events), "the stream ended before the kill; slow it down"
+        events = load.events + buys
+        opening = Streamer(first, events[:20], rate=20.0)
+        opening.start()
+        opening.finish()
+        wait_for_progress(pipeline, load, "before the kill", step=5)
+        rest = Streamer(first, events[20:], rate=5.0)
+        rest.start()
+        while rest.sent < 5:  # the kill lands mid-stream: events before it and after it
+            assert rest.is_alive(), f"producing failed: {rest.error!r}"
+            time.sleep(0.05)
         a.process.kill()  # SIGKILL: no leave, no flush, no commit
         a.process.wait(30)
-        streamer.finish()
+        rest.finish()
+        assert rest.sent == len(events) - 20
         before_join = Workload(load.events + buys, load.users)
         answered_everything(pipeline, before_join)
         wait_serving(b, lambda p: len(p) == PARTITIONS, "the survivor taking over")
