@@ -94,7 +94,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
                 COLDSTART_DATA_DIR=str(settings.data_dir),
                 COLDSTART_PARTITIONS=str(settings.partitions),
-                COLDSTART_EXPLORE_RATE=str(settings.explore_rate))
+                COLDSTART_EXPLORE_RATE=str(settings.explore_rate),
+                COLDSTART_SESSION_TIMEOUT_S=str(settings.session_timeout_s),
+                COLDSTART_STANDBY_REPLICAS=str(settings.standby_replicas))
 
 
 def worker_command() -> list[str]:
