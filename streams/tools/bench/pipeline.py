@@ -176,6 +176,8 @@ def main(args: argparse.Namespace) -> int:
             result["encoder"]["worker_model_version"] = run.model_version
     finally:
         result["machine"]["load_end"] = _load()
+        if data_dir is not None:
+            result["table_disk_mib"] = _table_disk(data_dir, args.workers)
         if broker_started:
             LocalBroker().stop()
         if data_dir is not None and not args.keep and not args.data_dir:
@@ -234,6 +236,13 @@ def _commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+" if dirty else "")
+
+
+def _table_disk(data_dir: Path, workers: int) -> list[float]:
+    """Each started worker's RocksDB tables on disk, MiB (standby replicas add to it)."""
+    dirs = [data_dir] + [data_dir / f"worker-{n}" for n in range(1, workers)]
+    return [round(sum(f.stat().st_size for f in (d / "faust").rglob("*") if f.is_file()) / 2**20, 2)
+            for d in dirs]
 
 
 def _load() -> list[float]:
@@ -601,6 +610,8 @@ def report(result: dict[str, Any]) -> str:
                  "worker cpu: the worker's CPU time per event sent")
     if found := result.get("failover"):
         lines.append(failover.report(found))
+    if disk := result.get("table_disk_mib"):
+        lines.append(f"tables on disk per worker: {disk} MiB")
     for name, value in result.get("ratios", {}).items():
         lines.append(f"{name}: {value:.2f}")
     for t in result.get("targets", []):
