@@ -172,8 +172,9 @@ def test_workers_in_one_group_survive_a_kill_and_a_join_and_rank_alike(
         wait_serving(c, lambda p: len(p) == PARTITIONS, "the new worker taking over")
         by_new = repeat_lists(pipeline, probes, count=3)
         assert by_split == by_new, "a new user's list depends on the worker that serves it"
-        for ids, reasons in by_new.values():
-            assert ids[0] == hit and reasons[0] == POPULAR, (ids, reasons)
+        for ids, reasons in by_new.values():  # led by what every worker's users bought
+            assert hit in ids[:3] and reasons[ids.index(hit)] == POPULAR, (ids, reasons)
+            assert reasons.count(POPULAR) >= len(ids) // 2, reasons
     finally:
         pipeline.close()
 
