@@ -40,8 +40,8 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 READY_TIMEOUT = 300.0  # model load and the sample catalogue, on two busy cores
 POPULAR = "popular right now"
-# Not the default 6 s: on shared, oversubscribed test cores a worker's heartbeats can stall for
-# longer while it starts, and it would be evicted again and again. This test proves what is
+# Above the default 10 s: on shared, oversubscribed test cores a starting worker's heartbeats can
+# stall for longer, and it would be evicted again and again. This test proves what is
 # kept, not how fast: the fail-over time is measured by `coldstart bench pipeline --workers 2`.
 SESSION_TIMEOUT_S = 15
 
