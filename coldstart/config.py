@@ -13,7 +13,7 @@
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
 | COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
 | COLDSTART_STANDBY_REPLICAS | 0 | standby copies of each per-user table partition kept warm on other workers (Faust's table_standby_replicas): faster fail-over, that much more disk and changelog reading |
-| COLDSTART_SESSION_TIMEOUT_S | 10 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (6, the broker's default minimum, for the fastest fail-over on cores that are not oversubscribed) |
+| COLDSTART_SESSION_TIMEOUT_S | 15 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (down to 6, the broker's default minimum, for a faster fail-over on cores that are not oversubscribed) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 """
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Settings:
     explore_rate: float = 0.1
     rerank_depth: int = 30
     standby_replicas: int = 0
-    session_timeout_s: int = 10
+    session_timeout_s: int = 15
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,7 +88,7 @@ class Settings:
             explore_rate=_fraction("COLDSTART_EXPLORE_RATE", 0.1),
             rerank_depth=_int("COLDSTART_RERANK_DEPTH", 30),
             standby_replicas=_int("COLDSTART_STANDBY_REPLICAS", 0),
-            session_timeout_s=_int("COLDSTART_SESSION_TIMEOUT_S", 10, minimum=1),
+            session_timeout_s=_int("COLDSTART_SESSION_TIMEOUT_S", 15, minimum=1),
         )
 
     @property

@@ -30,7 +30,7 @@ app = faust.App(
     # consumer thread, not the event loop, so a long encoder batch or the first catalogue load
     # does not stop them: a short timeout evicts only workers that are gone.
     broker_session_timeout=float(settings.session_timeout_s),
-    broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 4),
+    broker_heartbeat_interval=max(0.5, min(3.0, settings.session_timeout_s / 4)),
     broker_commit_every=1000,
     broker_commit_interval=1.0,
     # At a rebalance the running batch is finished and acknowledged (and committed) before the

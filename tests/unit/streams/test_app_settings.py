@@ -23,12 +23,12 @@ def conf(tmp_path: Path, **env: str) -> list[str]:
     return lines[-1].split()[1:]
 
 
-def test_a_rebalance_waits_for_the_running_batch_and_a_dead_worker_is_noticed_in_10_s(
+def test_a_rebalance_waits_for_the_running_batch_and_a_dead_worker_is_noticed_in_15_s(
         tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k in ("COLDSTART_STANDBY_REPLICAS",
                                                          "COLDSTART_SESSION_TIMEOUT_S")}
     assert not env, f"unset {sorted(env)} to run this test"
-    assert conf(tmp_path) == ["True", "10.0", "2.5", "0"]
+    assert conf(tmp_path) == ["True", "15.0", "3.0", "0"]
 
 
 def test_standby_replicas_and_the_session_timeout_come_from_the_environment(
