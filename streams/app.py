@@ -26,9 +26,10 @@ app = faust.App(
     producer_max_request_size=8 * 1024 * 1024,
     broker_max_poll_interval=900.0,
     # A worker killed without leaving its group holds its partitions until this runs out; the
-    # others take them over after it (docs/operations.md#fail-over). Heartbeats come from Faust's
-    # consumer thread, not the event loop, so a long encoder batch or the first catalogue load
-    # does not stop them: a short timeout evicts only workers that are gone.
+    # others take them over after it. Heartbeats come from Faust's consumer thread, not the event
+    # loop, so a long encoder batch does not stop them, but on oversubscribed cores that thread
+    # still stalls for seconds while a worker starts or takes partitions over: below 15 s such
+    # workers were evicted at every rebalance (docs/operations.md#fail-over).
     broker_session_timeout=float(settings.session_timeout_s),
     broker_heartbeat_interval=max(0.5, min(3.0, settings.session_timeout_s / 4)),
     broker_commit_every=1000,
