@@ -16,8 +16,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch
 COPY . .
 RUN pip install . \
     && useradd --create-home --uid 10001 coldstart \
-    && mkdir -p /data \
-    && chown coldstart:coldstart /data
+    && mkdir -p /data/models \
+    && chown -R coldstart:coldstart /data
 
 USER coldstart
 ENV COLDSTART_DATA_DIR=/data \

@@ -10,9 +10,10 @@ weights of a strategy a Thompson bandit picks per list. A list a signup or searc
 takes its content order from the text retrieval (coldstart.text.retrieval: two BM25s and
 dense fused, the top re-ranked when the model version has a re-ranker). The rng is seeded from the
 recommendation_id, so a repeat of a list ranks like the first. What the engine learns from is
-returned, not applied: co-occurrence row updates (for new clicks only) and feedback counts
-("arm:", "item:", "ad:" keys: shown, clicked); the streaming layer routes them to their tables and
-every worker loads the tables back with `load_cooccurrence` and `load_feedback`. The page views'
+returned, not applied: co-occurrence row updates and popularity increments (for new clicks only)
+and feedback counts ("arm:", "item:", "ad:" keys: shown, clicked); the streaming layer routes them
+to their tables and every worker loads the tables back with `load_cooccurrence`,
+`load_popularity` and `load_feedback`, so every worker ranks with the same learned state. The page views'
 `ad_slots` events come back among the user events, so the ads a user was shown sit in their served
 log and a later click on what an ad promoted credits the ad (coldstart/ads/feedback.py).
 """
@@ -33,7 +34,7 @@ from coldstart.ranking.bandit import Estimates, ThompsonBandit
 from coldstart.ranking.blend import BlendConfig, BlendWeights, ListRequest, recommend_blended_many
 from coldstart.ranking.cooccurrence import Cooccurrence, RowUpdate, row_updates
 from coldstart.ranking.explain import CONTENT, EXPLORE_KIND, Explainer, Recommendation
-from coldstart.ranking.popularity import Popularity
+from coldstart.ranking.popularity import Popularity, merge_keys
 from coldstart.ranking.profile import (
     Profile,
     has_seen,
@@ -59,7 +60,8 @@ LIVE_BLEND = BlendConfig(explore_rate=0.1)
 @dataclass
 class UserBatchResult:
     """What a batch changed: state to write, users to purge, events to send, events refused,
-    and what the shared models learn (co-occurrence row updates, feedback counts)."""
+    and what the shared models learn (co-occurrence row updates, popularity increments,
+    feedback counts)."""
 
     profiles: dict[str, Profile] = field(default_factory=dict)  # changed: write (after purging)
     served: dict[str, ServedLog] = field(default_factory=dict)  # likewise, per user
@@ -71,10 +73,17 @@ class UserBatchResult:
     cooccurrence: list[RowUpdate] = field(default_factory=list)  # route by item_id
     feedback: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (shown, clicked)
     deferred: dict[str, ClickRefresh] = field(default_factory=dict)  # lists owed (defer_refresh)
+    # item_id -> (log key to add, latest event ts): see coldstart.ranking.popularity
+    popularity: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def count(self, key: str, shown: int = 0, clicked: int = 0) -> None:
         s, c = self.feedback.get(key, (0, 0))
         self.feedback[key] = (s + shown, c + clicked)
+
+    def count_popular(self, item_id: str, key: float, ts: int) -> None:
+        old = self.popularity.get(item_id)
+        self.popularity[item_id] = ((key, ts) if old is None else
+                                    (merge_keys(old[0], key), max(old[1], ts)))
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,12 @@ class Engine:
         for item_id in item_ids:
             self.items_shown.betas.pop(item_id, None)
         return held
+    def load_popularity(self, item_id: str, key: float | None, ts: int) -> None:
+        """One popularity table record: the item's log key (None: a tombstone), its latest ts."""
+        if key is None:
+            self.popularity.remove([item_id])
+        else:
+            self.popularity.load(item_id, key, ts)
 
     def load_feedback(self, key: str, shown: float, clicked: float) -> None:
         """One feedback table record: totals for "arm:<name>", "item:<id>" or "ad:<id>"."""
@@ -289,7 +304,7 @@ class Engine:
             profile = with_interaction(profile, item_id, self.catalog.item_vector(item_id),
                                        action, ts, self.catalog.titles.get(item_id, ""))
             b.profiles[user] = with_seen(profile, event["event_id"])
-            self.popularity.update(item_id, action, ts)
+            b.result.count_popular(item_id, self.popularity.event_key(action, ts), ts)
             self._attribute(b, user, event.get("recommendation_id"), item_id)
             self._attribute_ad(b, user, event.get("recommendation_id"), item_id)
         before = b.refresh.get(user)

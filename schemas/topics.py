@@ -32,3 +32,4 @@ KEY_FIELDS: dict[str, str] = {
 # no values, their errors echo no free text, and their `ts` must lie in the accepted window.
 PRIVATE_TOPICS: tuple[str, ...] = ("signups", "searches", "clicks", "page_views", "user_deletions",
                                    "ad_slots", AD_PLACEMENTS)
+POPULARITY = "coldstart-popularity"

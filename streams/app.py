@@ -25,14 +25,19 @@ app = faust.App(
     consumer_max_fetch_size=8 * 1024 * 1024,
     producer_max_request_size=8 * 1024 * 1024,
     broker_max_poll_interval=900.0,
-    # A worker killed without leaving its group holds its partitions until this runs out; its
-    # replacement waits that long. Heartbeats come from Faust's consumer thread, not the agents.
-    broker_session_timeout=15.0,
-    broker_heartbeat_interval=3.0,  # the first catalogue load may take minutes on two cores
+    # A worker killed without leaving its group holds its partitions until this runs out; the
+    # others take them over after it. Heartbeats come from Faust's consumer thread, not the event
+    # loop, so a long encoder batch does not stop them, but on oversubscribed cores that thread
+    # still stalls for seconds while a worker starts or takes partitions over: below 15 s such
+    # workers were evicted at every rebalance (docs/operations.md#fail-over).
+    broker_session_timeout=float(settings.session_timeout_s),
+    broker_heartbeat_interval=max(0.5, min(3.0, settings.session_timeout_s / 4)),
     broker_commit_every=1000,
     broker_commit_interval=1.0,
-    stream_wait_empty=False,
-    table_standby_replicas=0,
+    # At a rebalance the running batch is finished and acknowledged (and committed) before the
+    # partitions are given up, so two workers never write one user's profile at once.
+    stream_wait_empty=True,
+    table_standby_replicas=settings.standby_replicas,
     autodiscover=False,
     Worker=QuietWorker,
 )

@@ -3,8 +3,9 @@
 This is Kafka Streams' GlobalKTable pattern: the source topic is its own changelog, read in full
 by every instance (no consumer group), and replayed from the start on each boot. Vectors come
 from a persistent per-model cache, so a restart re-embeds only what it has never seen. The
-shared models are read the same way: the `cooccurrence` and `feedback` tables' changelogs,
-written by their agents on whichever worker owns the partition, load into every worker's engine.
+shared models are read the same way: the `cooccurrence`, `popularity` and `feedback` tables'
+changelogs, written by their agents on whichever worker owns the partition, load into every
+worker's engine, so every worker ranks with the same learned state.
 Agents wait on `state.ready`, set once the replica has caught up with what all of these held at
 start. The model control topic is read here too: its last valid record picks the model at start
 (unless COLDSTART_MODEL is set), and later records switch the model (streams/model_switch.py).
@@ -32,12 +33,13 @@ from streams import metrics
 from streams.admin import topic_partitions
 from streams.agents.cooccurrence import forget_rows, stored_row
 from streams.agents.feedback import forget_counters, read_totals
+from streams.agents.popularity import read_key
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.guard import guarded
 from streams.model_switch import read_published, switcher
 from streams.state import apply_catalog_events, start_model, state
-from streams.tables import cooccurrence, feedback
+from streams.tables import cooccurrence, feedback, popularity
 from streams.topics import contract_name
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,9 @@ async def catalog_replica() -> None:
     record, published, control_end = await read_published()
     engine = await _load_first_model(record, published)
     tables = {cooccurrence.changelog_topic_name: _load_cooccurrence,
-              feedback.changelog_topic_name: _load_feedback}
-    for table in (cooccurrence, feedback):  # created here if the tables have not done it yet
+              feedback.changelog_topic_name: _load_feedback,
+              popularity.changelog_topic_name: _load_popularity}
+    for table in (cooccurrence, feedback, popularity):  # created here if the tables have not done it yet
         await table.changelog_topic.maybe_declare()
     consumer = await _start_consumer(list(tables), control_end)
     control = settings.topic(MODEL_UPDATES)
@@ -219,3 +222,10 @@ def _load_feedback(records: Sequence[Any]) -> None:
     assert engine is not None
     for record in records:
         engine.load_feedback(record.key.decode(), *read_totals(record.value))
+
+
+def _load_popularity(records: Sequence[Any]) -> None:
+    engine = state.engine
+    assert engine is not None
+    for record in records:
+        engine.load_popularity(record.key.decode(), *read_key(record.value))

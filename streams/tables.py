@@ -2,9 +2,9 @@
 
 `profiles`, `served` and `deletions` (the deletion barriers, keyed by a keyed hash of the user
 id) are written by the users agent only, and kept in a store that keeps no local copy of a
-partition it no longer serves (streams/faust_compat.py: ForgetfulStore); `cooccurrence` and
-`feedback` by their own agents, and every worker follows their changelogs in full
-(streams/replica.py) so any worker can read any row.
+partition it no longer serves (streams/faust_compat.py: ForgetfulStore); `cooccurrence`,
+`popularity` and `feedback` by their own agents, and every worker follows their changelogs in
+full (streams/replica.py) so any worker can read any row.
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ deletions = _table("deletions", "keyed hash of user_id -> deletion barrier JSON 
                                 "partition)", per_user=True)
 cooccurrence = _table("cooccurrence", "item_id -> co-occurrence row bytes (Neighbours)")
 feedback = _table("feedback", "arm:<name> / item:<id> / ad:<id> -> {shown, clicked} JSON")
+popularity = _table("popularity", "item_id -> {key, ts} JSON: decayed popularity's log key "
+                                  "(coldstart/ranking/popularity.py) and the latest event time")
 
 
 def load_profile(user_id: str) -> Profile | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.topics import AD_PLACEMENTS, COOCCURRENCE_UPDATES, FEEDBACK, USER_TOPICS
+from schemas.topics import AD_PLACEMENTS, COOCCURRENCE_UPDATES, FEEDBACK, POPULARITY, USER_TOPICS
 from streams.app import app, settings
 
 
@@ -35,6 +35,7 @@ dead_letters = _json("dead_letters")
 ad_placements = _json(AD_PLACEMENTS)  # created by `coldstart worker` (streams/admin.py)
 cooccurrence_updates = _internal(COOCCURRENCE_UPDATES)  # key item_id: one row's change
 feedback_counts = _internal(FEEDBACK)  # key "arm:<name>" / "item:<id>": shown, clicked
+popularity_counts = _internal(POPULARITY)  # key item_id: log key to add, latest ts
 
 
 def contract_name(topic: str) -> str:

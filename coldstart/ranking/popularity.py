@@ -3,6 +3,9 @@
 Each item keeps one number, key = ln(score at time T) + ln2 * T / half_life, which is the same
 for every T. So an update is an exact log-add whatever order events arrive in, ranking needs no
 clock, and the score at the latest event time `now` is exp(key - ln2 * now / half_life).
+Keys log-add, so a shared table of keys (one writer per item, every worker following it) gives
+every worker the same popularity: `event_key` is what one event adds, `merge_keys` adds it,
+`load` sets an item's total from the table.
 """
 from __future__ import annotations
 
@@ -36,13 +39,24 @@ class Popularity:
 
     def update(self, item_id: str, action: str, ts: int) -> None:
         """Count one view/click/add_to_cart/purchase of an item at `ts` (ms)."""
-        add = math.log(self.weights.weight(action)) + _LN2 * ts / self.half_life_ms
+        self.load(item_id, merge_keys(self._keys.get(item_id), self.event_key(action, ts)), ts)
+
+    def event_key(self, action: str, ts: int) -> float:
+        """The log key one `action` at `ts` adds to its item's key (with `merge_keys`)."""
+        return math.log(self.weights.weight(action)) + _LN2 * ts / self.half_life_ms
+
+    def key(self, item_id: str) -> float | None:
+        """An item's log key (None: never seen)."""
+        return self._keys.get(item_id)
+
+    def load(self, item_id: str, key: float, ts: int) -> None:
+        """Set an item's log key, its latest event at `ts` (ms): a shared table's record."""
         old = self._keys.get(item_id)
-        new = self._keys[item_id] = add if old is None else float(np.logaddexp(old, add))
+        self._keys[item_id] = key
         self.now = max(self.now, ts)
         self._order = None
-        if self._best is not None:
-            self._best = max(self._best, new)  # keys only grow, so the best is known
+        if self._best is not None:  # keys only grow, so the best stays known
+            self._best = max(self._best, key) if old is None or key >= old else None
 
     def remove(self, ids: Iterable[str]) -> None:
         """Forget items (deleted from the catalogue)."""
@@ -97,3 +111,8 @@ class Popularity:
         pop.now = int(data["now"])
         pop._keys = {str(k): float(v) for k, v in data["keys"].items()}
         return pop
+
+
+def merge_keys(old: float | None, add: float) -> float:
+    """Two log keys added (`old` None: `add` alone), exactly, in either order."""
+    return add if old is None else float(np.logaddexp(old, add))

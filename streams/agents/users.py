@@ -21,6 +21,7 @@ from coldstart.events import now_ms
 from streams import metrics
 from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
+from streams.agents.popularity import send_popularity
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.faust_compat import as_current, take_events
@@ -120,3 +121,4 @@ async def handle_batch(batch: Sequence[EventT], behind: bool = False) -> None:
     metrics.outputs_sent("recommendations", result.recommendations)
     await send_row_updates(result.cooccurrence)
     await send_feedback(result.feedback)
+    await send_popularity(result.popularity)

@@ -262,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pipeline: start a worker on fresh topics (default)")
     bench.add_argument("--no-worker", dest="no_worker", action="store_true",
                        help="pipeline: use the worker already running on COLDSTART_TOPIC_PREFIX")
+    bench.add_argument("--workers", type=int, default=1,
+                       help="pipeline: workers to start in one group (a data dir each); with 2 "
+                            "or more the run ends by SIGKILLing one and timing the fail-over")
+    bench.add_argument("--no-failover", action="store_true",
+                       help="pipeline: with --workers 2 or more, skip the fail-over")
     bench.add_argument("--data-dir", help="pipeline: the started worker's data dir (default: "
                                           "a temporary one, removed afterwards)")
     bench.add_argument("--cold-cache", action="store_true",

@@ -7,6 +7,7 @@ a catalogue.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,29 @@ def _unusable_cache(shared: Path) -> str:
     return ""
 
 
+def copy_vector_cache(data_dir: Path, who: str = "bench") -> None:
+    """A private copy of the shared vector cache for a second worker of one run: RocksDB opens a
+    directory in one process only, so two workers cannot share it, but a copy embeds nothing."""
+    shared = coldstart_home() / "bench" / "text-vectors"
+    target = data_dir / "text-vectors"
+    if target.exists() or not shared.is_dir() or _unusable_cache(shared):
+        return
+    shutil.copytree(shared, target)
+    print(f"{who}: copied the vector cache into {target}", file=sys.stderr)
+
+
+SERVING = re.compile(r"coldstart: serving (?:user partitions ([\d,]+)|no user partitions)")
+
+
+def serving_partitions(log: Path) -> set[int] | None:
+    """The user partitions a worker last said it serves (streams/assignment.py); None before
+    its first rebalance completed."""
+    found = SERVING.findall(log.read_text(errors="replace")) if log.exists() else []
+    if not found:
+        return None
+    return {int(p) for p in found[-1].split(",")} if found[-1] else set()
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment that gives `coldstart worker` these settings (the rest inherited)."""
     return dict(os.environ, PYTHONUNBUFFERED="1", COLDSTART_BROKER=settings.broker,
@@ -72,7 +96,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 COLDSTART_PARTITIONS=str(settings.partitions),
                 COLDSTART_EXPLORE_RATE=str(settings.explore_rate),
                 COLDSTART_METRICS_PORT=str(settings.metrics_port),
-                COLDSTART_FORGET_MS=str(settings.forget_ms))
+                COLDSTART_FORGET_MS=str(settings.forget_ms),
+                COLDSTART_SESSION_TIMEOUT_S=str(settings.session_timeout_s),
+                COLDSTART_STANDBY_REPLICAS=str(settings.standby_replicas))
 
 
 def worker_command() -> list[str]:

@@ -9,6 +9,7 @@ from coldstart.engine import Engine, UserBatchResult
 from coldstart.ranking.blend import BlendConfig
 from coldstart.ranking.cooccurrence import apply_update_bytes
 from coldstart.ranking.explain import EXPLORE
+from coldstart.ranking.popularity import merge_keys
 from tests.unit.shop import SHOP_ITEMS
 
 ITEMS = SHOP_ITEMS
@@ -35,12 +36,19 @@ def click(user: str, item: str, ts: int, rec_id: str | None = None) -> tuple[str
     return "clicks", event
 
 
-def route(engine: Engine, result: UserBatchResult, table: dict[str, bytes]) -> None:
-    """What the streaming layer does: row updates to the table, the table back to the engine."""
+def route(engine: Engine, result: UserBatchResult, table: dict[str, bytes],
+          popular: dict[str, tuple[float, int]] | None = None) -> None:
+    """What the streaming layer does: row updates and popularity increments to their tables,
+    the tables back to the engine."""
     for update in result.cooccurrence:
         table[update.item_id] = apply_update_bytes(table.get(update.item_id), update,
                                                    engine.cooc.config)
         engine.load_cooccurrence(update.item_id, table[update.item_id], T0 + 10_000)
+    popular = {} if popular is None else popular
+    for item, (key, ts) in result.popularity.items():
+        old = popular.get(item)
+        popular[item] = (merge_keys(old[0] if old else None, key), max(ts, old[1] if old else 0))
+        engine.load_popularity(item, *popular[item])
 
 
 def test_new_clicks_emit_row_updates_and_a_redelivery_emits_none(engine: Engine) -> None:
@@ -59,10 +67,43 @@ def test_what_others_clicked_next_reaches_a_new_user_with_its_reason(engine: Eng
         route(engine, engine.handle_users([click(f"u{u}", "run-1", T0 + 10 * u),
                                            click(f"u{u}", "pan-4", T0 + 10 * u + 1)], {}), table)
     for u in range(6):  # and others make kitchen items about as popular
-        engine.handle_users([click(f"v{u}", "pan-1", T0 + 100 + u)], {})
+        route(engine, engine.handle_users([click(f"v{u}", "pan-1", T0 + 100 + u)], {}), table)
     (rec,) = engine.handle_users([click("new-1", "run-1", T0 + 200)], {}).recommendations
     reasons = {i["item_id"]: i["reason"] for i in rec["items"]}
     assert reasons.get("pan-4") == "people who liked Trail running shoes liked this", reasons
+
+
+def test_clicks_return_popularity_increments_and_a_redelivery_none(engine: Engine) -> None:
+    first = engine.handle_users([click("u1", "run-1", T0), click("u2", "run-1", T0 + 5)], {})
+    assert set(first.popularity) == {"run-1"} and first.popularity["run-1"][1] == T0 + 5
+    assert len(engine.popularity) == 0  # returned, not applied: the table is loaded back
+    again = engine.handle_users([click("u1", "run-1", T0)], first.profiles, first.served)
+    assert again.popularity == {}
+
+
+def test_two_engines_fed_one_popularity_table_give_a_new_user_the_same_list(
+        encoder: Encoder) -> None:
+    """Two workers, each handling half the users' clicks, share popularity through the table."""
+    def new_engine() -> Engine:
+        catalog = Catalog(encoder.dim)
+        catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
+        return Engine(catalog, encoder.encode_users, encoder.version, top_k=4)
+
+    a, b = new_engine(), new_engine()
+    table: dict[str, tuple[float, int]] = {}
+    for u in range(8):  # a handles the even users, b the odd: both click the socks
+        worker = a if u % 2 == 0 else b
+        result = worker.handle_users([click(f"u{u}", "run-3", T0 + u)], {})
+        for item, (key, ts) in result.popularity.items():
+            old = table.get(item)
+            table[item] = (merge_keys(old[0] if old else None, key), max(ts, old[1] if old else 0))
+    for engine in (b, a):  # every worker follows the whole table, in its own order
+        for item, (key, ts) in table.items():
+            engine.load_popularity(item, key, ts)
+    lists = [[i["item_id"] for i in e.handle_users([signup("new", "a gift", T0 + 99)],
+                                                   {}).recommendations[0]["items"]]
+             for e in (a, b)]
+    assert lists[0] == lists[1] and "run-3" in lists[0]
 
 
 def test_a_click_on_a_served_list_rewards_its_arm_once(engine: Engine) -> None:

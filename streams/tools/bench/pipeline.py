@@ -5,7 +5,10 @@ path up, then runs phases one after another. A phase sends one kind of event at 
 fast as possible) and waits for every answer: latency is the event's `ts` (stamped just before
 it is produced) to the moment this process consumes the output. It also times the encoder alone,
 batched, on the very texts the signups carry, and reports signups/s as a share of that.
-By default the bench starts its own `coldstart worker` on its own topics and data directory.
+By default the bench starts its own `coldstart worker` on its own topics and data directory;
+`--workers N` starts N of them in one group (a data directory each) and, with two or more, ends
+with a fail-over: one worker is SIGKILLed and the time to the first answer for a user it served
+is measured (streams/tools/bench/failover.py).
 """
 from __future__ import annotations
 
@@ -29,11 +32,20 @@ from aiokafka import AIOKafkaProducer
 from coldstart.config import Settings
 from coldstart.errors import ColdstartError
 from streams.admin import ensure_topics
+from streams.tools.bench import failover
 from streams.tools.bench import workload as workload
 from streams.tools.bench.latency import Ledger, rate, span_ms, summarize
 from streams.tools.bench.tap import MemorySampler, OutputTap, Progress, process_cpu_seconds
 from streams.tools.broker import LocalBroker
-from streams.tools.harness import delete_topics, ensure_broker, share_vector_cache, start_worker, stop_worker
+from streams.tools.harness import (
+    copy_vector_cache,
+    delete_topics,
+    ensure_broker,
+    serving_partitions,
+    share_vector_cache,
+    start_worker,
+    stop_worker,
+)
 
 KINDS = ("signups", "searches", "clicks", "page_views")
 TRIGGER_KIND = {"signup": "signups", "search": "searches", "click": "clicks"}
@@ -132,8 +144,9 @@ class Run:
     counters: dict[str, int] = field(default_factory=dict)
     producer: AIOKafkaProducer | None = None
     tap: OutputTap | None = None
-    worker: subprocess.Popen[bytes] | None = None
-    worker_log: Path | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # one group
+    worker_logs: list[Path] = field(default_factory=list)
+    killed: set[int] = field(default_factory=set)  # workers the fail-over SIGKILLed
     dead_letters: int = 0
     model_version: str | None = None  # as the worker's recommendations name it
     zipf: float = 0.0  # the clicks' item skew (0: uniform)
@@ -149,9 +162,15 @@ class Run:
         return await self.producer.send(self.settings.topic(topic), key=key.encode(), value=raw)
 
     def check_worker(self) -> None:
-        if self.worker is not None and self.worker.poll() is not None:
-            raise ColdstartError(f"the worker exited with code {self.worker.returncode}; "
-                                 f"see {self.worker_log}")
+        for n, worker in enumerate(self.workers):
+            if n not in self.killed and worker.poll() is not None:
+                raise ColdstartError(f"a worker exited with code {worker.returncode}; "
+                                     f"see {self.worker_logs[n]}")
+
+    def worker_cpu_seconds(self) -> float | None:
+        """The CPU time of the workers still running, together (None when unknown)."""
+        found = [process_cpu_seconds(w) for n, w in enumerate(self.workers) if n not in self.killed]
+        return None if not found or None in found else sum(c for c in found if c is not None)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -159,6 +178,10 @@ def main(args: argparse.Namespace) -> int:
     phases = plan(args)
     if not 1 <= args.catalog_size <= 1_000_000:
         raise ColdstartError(f"expected --catalog-size in 1..1,000,000, got {args.catalog_size}")
+    if not 1 <= args.workers <= 16:
+        raise ColdstartError(f"expected --workers in 1..16, got {args.workers}")
+    if args.workers > 1 and args.no_worker:
+        raise ColdstartError("--workers starts workers; it cannot be used with --no-worker")
     own_worker = not args.no_worker
     run_id = f"b{uuid.uuid4().hex[:6]}"
     base = Settings.from_env()
@@ -186,6 +209,8 @@ def main(args: argparse.Namespace) -> int:
             result["encoder"]["worker_model_version"] = run.model_version
     finally:
         result["machine"]["load_end"] = _load()
+        if data_dir is not None:
+            result["table_disk_mib"] = _table_disk(data_dir, args.workers)
         if broker_started:
             LocalBroker().stop()
         if data_dir is not None and not args.keep and not args.data_dir:
@@ -205,11 +230,14 @@ async def _drive(run: Run, catalog: list[dict[str, Any]], phases: list[Phase],
     """Catalogue, warm-up, then the phases; the worker and topics are cleaned up whatever happens."""
     result["phases"] = []
     try:
-        result["catalog"] = await _load_catalog(run, catalog, own_worker, args.ready_timeout)
+        result["catalog"] = await _load_catalog(run, catalog, own_worker, args.ready_timeout,
+                                                args.workers)
         result["warmup"] = await _warm_up(run, phases, args.source)
         for index, phase in enumerate(phases):
             result["phases"].append(await _run_phase(run, index, phase, args))
             await asyncio.sleep(1.0)  # let the worker commit and settle between phases
+        if len(run.workers) > 1 and not args.no_failover:
+            result["failover"] = await failover.measure(run, _stamp_and_send, _absorb)
         result["dead_letters"] = run.dead_letters
     finally:
         await _close(run, keep=args.keep or not own_worker)
@@ -222,6 +250,9 @@ def _config(args: argparse.Namespace, phases: list[Phase], settings: Settings,
     return {"phases": [asdict(p) for p in phases], "catalog_size": args.catalog_size,
             "source": args.source, "broker": settings.broker, "topic_prefix": settings.topic_prefix,
             "worker": "started by the bench" if own_worker else "already running",
+            "workers": args.workers if own_worker else None,
+            "standby_replicas": settings.standby_replicas,
+            "session_timeout_s": settings.session_timeout_s,
             "partitions": settings.partitions, "model": settings.model or "bundled",
             "encoder_threads": settings.encoder_threads or os.cpu_count(),
             "click_coalesce_ms": settings.click_coalesce_ms, "users": args.users,
@@ -240,6 +271,13 @@ def _commit() -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": head, "dirty": bool(dirty)}
+
+
+def _table_disk(data_dir: Path, workers: int) -> list[float]:
+    """Each started worker's RocksDB tables on disk, MiB (standby replicas add to it)."""
+    dirs = [data_dir] + [data_dir / f"worker-{n}" for n in range(1, workers)]
+    return [round(sum(f.stat().st_size for f in (d / "faust").rglob("*") if f.is_file()) / 2**20, 2)
+            for d in dirs]
 
 
 def _load() -> list[float]:
@@ -293,7 +331,7 @@ def _raw_encoder(settings: Settings, texts: list[str], repeats: int = 3) -> dict
 
 
 async def _load_catalog(run: Run, catalog: list[dict[str, Any]], own_worker: bool,
-                        timeout: float) -> dict[str, Any]:
+                        timeout: float, workers: int = 1) -> dict[str, Any]:
     """Produce the catalogue and ads, start the worker, wait until it knows each partition's last item."""
     settings = run.settings
     ensure_topics(settings)
@@ -313,36 +351,72 @@ async def _load_catalog(run: Run, catalog: list[dict[str, Any]], own_worker: boo
     run.tap = OutputTap(settings)
     await run.tap.start()
     if own_worker:
-        run.worker, run.worker_log = start_worker(settings)
+        _start_workers(run, workers)
     await _wait_for_items(run, sorted(last.values()), timeout)
+    if len(run.workers) > 1:
+        await _wait_balanced(run, timeout)
     return {"items": len(catalog), "produce_s": round(produce_s, 2),
             "ready_s": round(time.monotonic() - started, 1),
-            "worker_log": str(run.worker_log) if run.worker_log else None}
+            "worker_logs": [str(log) for log in run.worker_logs]}
+
+
+def _start_workers(run: Run, count: int) -> None:
+    """`count` workers in one group, a data directory each (the first one's is the run's)."""
+    for n in range(count):
+        settings = run.settings if n == 0 else \
+            replace(run.settings, data_dir=run.settings.data_dir / f"worker-{n}")
+        if n:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            copy_vector_cache(settings.data_dir)
+        process, log = start_worker(settings)
+        run.workers.append(process)
+        run.worker_logs.append(log)
+
+
+async def _wait_balanced(run: Run, timeout: float) -> None:
+    """Until every worker serves a share of the user partitions and together they serve all."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shares = [serving_partitions(log) for log in run.worker_logs]
+        if all(shares) and sum(len(s or ()) for s in shares) == run.settings.partitions and \
+                set().union(*(s or set() for s in shares)) == set(range(run.settings.partitions)):
+            return
+        run.check_worker()
+        if time.monotonic() > deadline:
+            raise ColdstartError(f"the workers did not share the partitions within {timeout:.0f}s"
+                                 f" (each serves: {shares}); logs: {run.worker_logs}")
+        await asyncio.sleep(0.5)
 
 
 async def _wait_for_items(run: Run, items: list[str], timeout: float) -> None:
-    """View each item until the view is answered: the worker then holds it and all before it."""
+    """View each item until the view is answered: the worker then holds it and all before it.
+
+    One probe user per partition, so with several workers each of them is asked."""
     deadline = time.monotonic() + timeout
-    user, ledger = f"{run.run_id}-probe", Ledger()
+    probes, ledger = failover.users_per_partition(f"{run.run_id}-probe", run.settings.partitions), Ledger()
     asked: dict[str, str] = {}  # event id -> item, while a probe is out
     done: set[str] = set()
     progress = Progress("catalogue", len(items), noun="items")
     while len(done) < len(items):
         for item in set(items) - done - set(asked.values()):
-            event_id = run.event_id("probe")
-            asked[event_id] = item
-            event = {"event_id": event_id, "user_id": user, "item_id": item, "action": "view"}
-            await _stamp_and_send(run, ledger, "clicks", user, event)
+            for user in probes:
+                event_id = run.event_id("probe")
+                asked[event_id] = item
+                event = {"event_id": event_id, "user_id": user, "item_id": item, "action": "view"}
+                await _stamp_and_send(run, ledger, "clicks", user, event)
         pause = asyncio.get_running_loop().time() + 2.0
         while asyncio.get_running_loop().time() < pause:
             for event_id in await _absorb(run, ledger, pause):  # refused: not loaded yet
-                asked.pop(event_id, None)
-        done |= {item for e, item in asked.items() if e not in ledger.pending["clicks"]}
+                refused = asked.get(event_id)  # asked again of every probe user
+                asked = {e: i for e, i in asked.items() if i != refused}
+        answered = {e for e in asked if e not in ledger.pending["clicks"]}
+        done |= {item for item in set(asked.values())
+                 if all(e in answered for e, i in asked.items() if i == item)}
         progress.show(len(done), len(done))
         run.check_worker()
         if time.monotonic() > deadline:
             raise ColdstartError(f"the worker did not load the catalogue within {timeout:.0f}s "
-                                 f"(see --ready-timeout); worker log: {run.worker_log}")
+                                 f"(see --ready-timeout); worker logs: {run.worker_logs}")
     progress.done()
 
 
@@ -409,8 +483,8 @@ async def _run_phase(run: Run, index: int, phase: Phase, args: argparse.Namespac
     kinds = phase.counts()
     progress = Progress(phase.label, phase.events)
     loop = asyncio.get_running_loop()
-    cpu_bench, cpu_worker = sum(os.times()[:2]), process_cpu_seconds(run.worker)
-    memory = MemorySampler(run.worker)
+    cpu_bench, cpu_worker = sum(os.times()[:2]), run.worker_cpu_seconds()
+    memory = MemorySampler(run.workers[0] if run.workers else None)
     start = loop.time()
     for n, (at, kind, user, event) in enumerate(_schedule(run, index, phase, args.source)):
         if at is not None:
@@ -432,7 +506,7 @@ async def _run_phase(run: Run, index: int, phase: Phase, args: argparse.Namespac
     await _wait_answered(run, ledger, set(kinds), args.drain_timeout, phase.label, progress,
                          memory)
     wall = loop.time() - start
-    worker_cpu = process_cpu_seconds(run.worker)
+    worker_cpu = run.worker_cpu_seconds()
     worker_s = None if worker_cpu is None or cpu_worker is None else worker_cpu - cpu_worker
     bench_s = sum(os.times()[:2]) - cpu_bench
     out: dict[str, Any] = {
@@ -542,7 +616,8 @@ async def _close(run: Run, keep: bool) -> None:
         await run.tap.close()
     if run.producer is not None:
         await run.producer.stop()
-    stop_worker(run.worker)
+    for worker in run.workers:
+        stop_worker(worker)
     if not keep:
         delete_topics(run.settings)
 
@@ -599,7 +674,8 @@ def report(result: dict[str, Any]) -> str:
                  f"{' (uncommitted changes)' if result.get('dirty') else ''}: "
                  f"{cfg['catalog_size']:,} {cfg['source']} items, {cfg.get('users')} users, clicks "
                  f"{'zipf ' + format(cfg['zipf'], 'g') if cfg.get('zipf') else 'uniform'}, "
-                 f"worker {cfg['worker']}, {machine.get('cores')} cores, "
+                 f"{cfg.get('workers') or 1} worker(s) {cfg['worker']}, {cfg.get('partitions')} "
+                 f"partitions, {machine.get('cores')} cores, "
                  f"load {machine.get('load_start')} -> {machine.get('load_end')}")
     if enc := result.get("encoder"):
         lines.append(f"raw encoder: {enc['texts']} signup texts, batch {enc['batch_size']}, "
@@ -632,6 +708,10 @@ def report(result: dict[str, Any]) -> str:
     lines.append("latency: ms from the event's ts to this process consuming the output; "
                  "worker cpu: the worker's CPU time per event sent (a mixed phase: per event of "
                  "all kinds); cpu share: worker CPU s per wall s; rss: the worker's peak")
+    if found := result.get("failover"):
+        lines.append(failover.report(found))
+    if disk := result.get("table_disk_mib"):
+        lines.append(f"tables on disk per worker: {disk} MiB")
     for name, value in result.get("ratios", {}).items():
         lines.append(f"{name}: {value:.2f}")
     for t in result.get("targets", []):

@@ -32,3 +32,13 @@ def test_the_seek_to_committed_override_matches_the_base_coroutine() -> None:
 def test_the_worker_without_spinner_still_accepts_fausts_arguments() -> None:
     params = inspect.signature(faust_compat.QuietWorker.__mro__[1].__init__).parameters
     assert "loglevel" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def test_the_app_still_signals_a_completed_rebalance() -> None:
+    """streams/assignment.py logs the partitions a worker serves on this (public) signal; Faust
+    sends it once a rebalance's table recovery is done, before the streams resume."""
+    import faust
+    from faust.tables.recovery import Recovery
+
+    assert hasattr(faust.App, "on_rebalance_complete")
+    assert "on_rebalance_complete" in inspect.getsource(Recovery)
