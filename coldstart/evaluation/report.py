@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,24 @@ def bar_chart(results: Results, title: str, path: Path) -> Path:
     return path
 
 
+def code_commit() -> str | None:
+    """The commit of the code that produced a report ("+" when the work tree had changes), or
+    None outside a git checkout, so every result file says what it measured."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               text=True, capture_output=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
+
+
 def write_report(results: Results, out_dir: Path, dataset: str, meta: dict[str, Any]) -> dict[str, Path]:
     """Write `<dataset>.json`, `.md` and `.png` into out_dir; return their paths by kind."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"commit": code_commit(), **meta}
     paths = {kind: out_dir / f"{dataset}.{ext}" for kind, ext in (("json", "json"), ("markdown", "md"), ("png", "png"))}
     paths["json"].write_text(json.dumps({"dataset": dataset, "meta": meta, "results": results}, indent=2) + "\n")
     header = f"# {dataset} evaluation\n\n" + "".join(f"- {k}: {v}\n" for k, v in meta.items()) + "\n"
