@@ -55,7 +55,7 @@ def _record(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from streams.tools.demo import run_demo
 
-    return run_demo(seconds=args.seconds)
+    return run_demo(seconds=args.seconds, lang=args.lang)
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole loop on one machine")
     demo.add_argument("--seconds", type=float, default=60.0, help="how long to show live output")
+    demo.add_argument("--lang", choices=["en", "zh"], default="en",
+                      help="zh: the Chinese sample catalogue and shoppers, served by bge-small-zh-v15")
     demo.set_defaults(handler=_demo)
 
     finetune = sub.add_parser("finetune", help="parameter-efficient fine-tuning of the encoder")
