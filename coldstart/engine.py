@@ -176,7 +176,7 @@ class Engine:
                 self._text_event(topic, event, vectors[position], b.profiles)
                 trigger = "signup" if topic == "signups" else "search"
                 self._recommendation(b, user, trigger, event["event_id"], event["ts"],
-                                     text_ranked[position])
+                                     text_ranked[position], self._intent(topic, event))
         for user, r in b.refresh.items():
             self._recommendation(b, user, "click", r.trigger_event_id, r.source_ts)
         # A user deleted and then seen again in one batch is purged first, then written anew.
@@ -257,8 +257,16 @@ class Engine:
                                        self.retrieval.depth)
         return dict(zip(positions, ranked))
 
+    def _intent(self, topic: str, event: Mapping[str, Any]) -> bool:
+        """Whether the text says what the user wants: a search always; a signup when its words
+        name something in the catalogue (the word index finds an item). Then matches come first."""
+        if topic == "searches":
+            return True
+        words = self.catalog.lexical[0] if self.catalog.lexical else None
+        return words is not None and bool(words.search(str(event[TEXT_FIELD[topic]]), 1)[0])
+
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
-                        source_ts: int, text_ranked: Sequence[str] = ()) -> None:
+                        source_ts: int, text_ranked: Sequence[str] = (), intent: bool = False) -> None:
         rec_id = stable_id("rec", trigger, trigger_event_id, user)
         profile, log = b.profiles.get(user), b.served.get(user) or ServedLog()
         before = dict(log.lists).get(rec_id)
@@ -267,7 +275,7 @@ class Engine:
         picks = recommend_blended(profile, self.catalog.index, self.cooc, self.popularity,
                                   k=self.top_k, titles=self.catalog.titles,
                                   weights=self.strategies.get(arm), shown=self.items_shown,
-                                  rng=rng, config=self.blend, text_ranked=text_ranked)
+                                  rng=rng, config=self.blend, text_ranked=text_ranked, intent=intent)
         picks = self._explain_content(profile, picks)
         items = tuple(p.item_id for p in picks)
         if before is None:  # a repeat of a list is not shown twice

@@ -77,6 +77,9 @@ class BlendConfig:
     explore_max_shown: int = 20  # rarely shown: fewer impressions than this
     explore_floor: float = 0.1  # least relevance share an explored candidate counts with
     exclude_recent: bool = True  # never offer back what the user just interacted with
+    # With intent (a search, a clear signup): the text ranking's head, while its items' similarity
+    # to the query is at least median + intent_share × (best − median), comes before all others.
+    intent_share: float = 0.5
     profile: ProfileConfig = DEFAULT
 
 
@@ -125,15 +128,24 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
                       weights: BlendWeights | None = None,
                       shown: Estimates | None = None, rng: np.random.Generator | None = None,
                       config: BlendConfig = BlendConfig(),
-                      text_ranked: Sequence[str] = ()) -> list[Recommendation]:
+                      text_ranked: Sequence[str] = (), intent: bool = False) -> list[Recommendation]:
     """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`).
-    `text_ranked`: see score_candidates."""
+    `text_ranked`: see score_candidates. `intent` (the list answers a search, or a signup that
+    says what it wants): the items that match the text (`_matching`) come first, popularity and
+    co-occurrence reordering them among themselves, and exploration draws from them while any is
+    left; other items only fill the slots after them."""
     s = score_candidates(profile, index, cooc, popularity, exclude=exclude, weights=weights,
                          config=config, text_ranked=text_ranked)
     order = _best_first(s)
+    matching = (_matching(s, text_ranked, query_vector(profile, config.profile)[0], index, config.intent_share)
+                if intent else set())
+    if matching:
+        order = [i for i in order if i in matching] + [i for i in order if i not in matching]
     n_explore = _explore_slots(k, config.explore_rate, rng) if shown is not None else 0
     picks = order[: k - n_explore]
-    explored = set(_explore(s, order[len(picks):], shown, rng, n_explore, config)
+    rest = order[len(picks):]
+    pool = [i for i in rest if i in matching] or rest  # never an unrelated item before a match
+    explored = set(_explore(s, pool, shown, rng, n_explore, config)
                    if n_explore and shown is not None and rng is not None else [])
     picks += [i for i in order[len(picks):] if i in explored]
     reason = _Reasons(profile, s, titles or {})
@@ -144,6 +156,25 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
         out += [Recommendation(i, 0.0, NEW, NEW_KIND)
                 for i in reversed(index.ids()) if i not in taken][: k - len(out)]
     return out
+
+
+def _matching(s: Scored, text_ranked: Sequence[str], query: np.ndarray | None, index: ItemIndex,
+              share: float) -> set[int]:
+    """Candidate positions of the text ranking's head that match the text: its first items, up to
+    the first whose inner product with the query falls below median + share × (best − median)
+    over all candidates (popular and co-occurring ones included, so the median is what an
+    unrelated item scores). A prefix of the text ranking, so its order (lexical hits included)
+    is kept; relative, so it holds across encoders whose cosines sit on different scales."""
+    if query is None or not len(text_ranked) or not s.ids:
+        return set()
+    position = {item: i for i, item in enumerate(s.ids)}
+    ranked = [position[item] for item in text_ranked if item in position]
+    similarity = index.vectors(s.ids) @ query
+    best, median = float(np.max(similarity)), float(np.median(similarity))
+    if not ranked or best <= median:
+        return set()
+    below = np.flatnonzero(similarity[ranked] < median + share * (best - median))
+    return set(ranked[: int(below[0]) if len(below) else len(ranked)])
 
 
 def _best_first(s: Scored) -> list[int]:
