@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks: encoder, or the pipeline end to end")
     bench.add_argument("target", choices=["encoder", "pipeline"], nargs="?", default="pipeline")
     bench.add_argument("--texts", type=int, default=512, help="encoder: how many texts")
+    bench.add_argument("--model", action="append", metavar="NAME",
+                       help="encoder: also bench this served encoder, e.g. a fetched ONNX version by name "
+                            "(repeatable)")
     bench.add_argument("--rate", type=float, default=0.0,
                        help="pipeline: events per second of each phase (0: as fast as possible)")
     bench.add_argument("--events", type=int, default=1000, help="pipeline: events per phase")

@@ -47,6 +47,8 @@ class Entry:
     max_seq_length: int = 256
     languages: str = "en"
     int8: bool = False
+    layers: int = 12  # the transformer's shape, for the encoder benchmark's FLOP count
+    intermediate_size: int = 1536
 
     @property
     def artifact(self) -> str:
@@ -67,7 +69,8 @@ CATALOGUE: dict[str, Entry] = {entry.name: entry for entry in [
     *_pair("all-minilm-l6-v2", "all-minilm-l6-v2",
            "bf9521866c121a05bf7be34afe8f0e8468c313cbbd9737f3c7565a3398c1a061",
            "03cbaec7eb5dbdafce4f84f3adef7e0506b3a48d28f809d14f2906ab9f968e69",
-           model_card="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2", licence="Apache-2.0"),
+           model_card="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2", licence="Apache-2.0",
+           layers=6),
     *_pair("bge-small-en-v15", "bge-small-en-v1.5",
            "9dff55ebd00d1448a88a0b836a642bd93a9248da8fb16907b4b95c60ccf781a4",
            "9059587bb3d1f416121f8a7a34461ece0572b78b4eeaeed2c6e77a1aa8145aa9",
@@ -77,7 +80,7 @@ CATALOGUE: dict[str, Entry] = {entry.name: entry for entry in [
            "e7ef927e728822377d6b3889ad7649a7a0a796eb8e199aed1b1b0081ff9845c8",
            "7cc5f4b1b258cb4c57eec8614a659a8dd8c08041316a9f4bb136134ac74e7e90",
            model_card="https://huggingface.co/BAAI/bge-small-zh-v1.5", licence="MIT", dim=512, pooling="cls",
-           query_prefix=BGE_ZH_QUERY, max_seq_length=512, languages="zh"),
+           query_prefix=BGE_ZH_QUERY, max_seq_length=512, languages="zh", layers=4, intermediate_size=2048),
     *_pair("e5-small-v2", "e5-small-v2",
            "208ade9d04885e6e28097074eb2a9c04293b7977a8854daf8925cb53cf8e082a",
            "4090e9b5e17c1c3c9b4a94ee7f8206b3f7f554705ede5335d75d7730f4be6e16",
@@ -146,7 +149,8 @@ def fetch(name: str, root: Path | str | None = None) -> str:
         "name": item.name, "kind": "onnx", "runtime": "onnx", "onnx": "model.onnx", "tokenizer": "tokenizer.json",
         "dim": item.dim, "pooling": item.pooling, "query_prefix": item.query_prefix,
         "passage_prefix": item.passage_prefix, "max_seq_length": item.max_seq_length, "languages": item.languages,
-        "int8": item.int8, "licence": item.licence,
+        "int8": item.int8, "licence": item.licence, "layers": item.layers,
+        "intermediate_size": item.intermediate_size,
         "source": {**source, "licence_of_the_jar": "Apache-2.0"},
     }
 
