@@ -4,7 +4,7 @@
 |---|---|---|
 | COLDSTART_BROKER | kafka://127.0.0.1:9092 | the Kafka broker the worker and tools talk to |
 | COLDSTART_TOPIC_PREFIX | (empty) | prefix for every topic name, so deployments can share a broker |
-| COLDSTART_MODEL | (published version, else `current`, else bundled all-MiniLM-L6-v2) | encoder at start: a local path, a model name, or a fine-tuned version id; a version published on coldstart-model-updates after start replaces it |
+| COLDSTART_MODEL | (published version, else `current`, else bundled all-MiniLM-L6-v2) | encoder at start: a local path, a model name, a fine-tuned version id, or a fetched encoder's name (`coldstart model fetch`: its latest version); a version published on coldstart-model-updates after start replaces it |
 | COLDSTART_DATA_DIR | ./var/coldstart | table state (RocksDB), model versions, caches |
 | COLDSTART_CLICK_COALESCE_MS | 50 | clicks by one user within this window give one refresh |
 | COLDSTART_TOP_K | 10 | items per recommendation event |

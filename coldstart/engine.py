@@ -257,7 +257,8 @@ class Engine:
                 self._text_event(topic, event, vectors[position], b.profiles)
                 trigger = "signup" if topic == "signups" else "search"
                 self._recommendation(b, user, trigger, event["event_id"], event["ts"],
-                                     text_ranked[position], repeat=repeat)
+                                     text_ranked[position], self._intent(topic, event),
+                                     repeat=repeat)
         passed = refresh or {}
         owed = {u: r for u, r in b.refresh.items() if defer_refresh and r != passed.get(u)}
         b.result.deferred = owed
@@ -350,10 +351,19 @@ class Engine:
                                        self.retrieval.depth)
         return dict(zip(positions, ranked))
 
+    def _intent(self, topic: str, event: Mapping[str, Any]) -> bool:
+        """Whether the text says what the user wants: a search always; a signup when its words
+        name something in the catalogue (the word index finds an item). Then matches come first."""
+        if topic == "searches":
+            return True
+        words = self.catalog.lexical[0] if self.catalog.lexical else None
+        return words is not None and bool(words.search(str(event[TEXT_FIELD[topic]]), 1)[0])
+
     def _recommendation(self, b: _Batch, user: str, trigger: str, trigger_event_id: str,
-                        source_ts: int, text_ranked: Sequence[str] = (),
+                        source_ts: int, text_ranked: Sequence[str] = (), intent: bool = False,
                         repeat: bool = False) -> None:
         """Queue a list for `user` as their profile stands now; `_send_lists` ranks the batch's.
+        `intent`: the text says what the user wants (`_intent`), so its matches come first.
         `repeat`: every event behind it was applied before, so the list counts as shown only if
         it was never served."""
         rec_id = stable_id("rec", trigger, trigger_event_id, user)
@@ -364,7 +374,8 @@ class Engine:
         rng = np.random.default_rng(int(rec_id, 16))
         arm = before if before is not None else self.bandit.choose(rng)
         b.arms[rec_id] = arm
-        request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked)
+        request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked,
+                              intent=intent)
         b.lists.append(_List(user, trigger, trigger_event_id, source_ts, rec_id, arm,
                              before is not None or repeat, b.deletions.get(user, 0), request))
 

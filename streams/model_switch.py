@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 import schemas
-from coldstart.encoder.encoder import Encoder
+from coldstart.encoder.cached import CachedEncoder
 from coldstart.encoder.registry import resolve_version
 from coldstart.encoder.vector_cache import TextVectorCache
 from coldstart.errors import InvalidEventError
@@ -115,7 +115,7 @@ class ModelSwitcher:
                     time.monotonic() - started)
 
 
-def _with_progress(encoder: Encoder, cache: TextVectorCache,
+def _with_progress(encoder: CachedEncoder, cache: TextVectorCache,
                    total: int) -> Callable[[list[str]], np.ndarray]:
     """`encoder.encode_items` through the cache, in chunks, logging progress (runs in a thread)."""
     done = 0

@@ -12,7 +12,8 @@ import numpy as np
 
 from coldstart.catalog import Catalog
 from coldstart.encoder import registry as model_registry
-from coldstart.encoder.encoder import Encoder, load_encoder
+from coldstart.encoder.cached import CachedEncoder
+from coldstart.encoder.loader import load_model as load_any_model
 from coldstart.encoder.vector_cache import TextVectorCache
 from coldstart.engine import Engine
 from coldstart.ranking.blend import BlendConfig
@@ -38,7 +39,7 @@ class WorkerState:
     """
 
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    encoder: Encoder | None = None
+    encoder: CachedEncoder | None = None
     engine: Engine | None = None
     vectors: TextVectorCache | None = None
     catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -59,7 +60,7 @@ class WorkerState:
         log.warning("coldstart: model %s loaded", encoder.version)
         return engine
 
-    def install(self, encoder: Encoder, engine: Engine,
+    def install(self, encoder: CachedEncoder, engine: Engine,
                 vectors: TextVectorCache) -> TextVectorCache | None:
         """Serve `engine` from now on; returns the previous vector cache, for the caller to close."""
         old = self.vectors
@@ -84,14 +85,15 @@ def start_model(published: str | None) -> str | None:
     return str(model_registry.resolve_version(published))  # a name in the registry, never a path
 
 
-def load_model(spec: str | None) -> Encoder:
-    """The encoder for a model spec (a version id or directory, a model name; None: bundled)."""
-    return metrics.timed_model(load_encoder(spec, threads=settings.encoder_threads,
-                                            cache_size=settings.encoder_cache))
+def load_model(spec: str | None) -> CachedEncoder:
+    """The encoder for a model spec (a version id or directory, a model name; None: bundled), its
+    encoding timed for the metrics; an ONNX version loads without torch."""
+    return metrics.timed_model(load_any_model(spec, threads=settings.encoder_threads,
+                                              cache_size=settings.encoder_cache))
 
 
 async def apply_catalog_events(catalog: Catalog, topic: str, events: Sequence[Mapping[str, Any]],
-                               encoder: Encoder, vectors: TextVectorCache) -> int:
+                               encoder: CachedEncoder, vectors: TextVectorCache) -> int:
     """Apply validated `catalog` or `ads` events, new texts embedded off the event loop."""
     texts = catalog.item_texts(events) if topic == "catalog" else catalog.ad_texts(events)
     loop = asyncio.get_running_loop()

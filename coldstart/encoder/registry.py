@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ def save_version(write: Callable[[Path], list[str]], manifest: dict[str, Any], r
     The directory is assembled aside, loaded once to compute its id (which also proves it loads), then
     moved into place; saving identical weights again keeps the existing directory and returns its id.
     """
-    from coldstart.encoder.encoder import load_encoder
+    from coldstart.encoder.loader import load_model
 
     base_root = models_root(root)
     base_root.mkdir(parents=True, exist_ok=True)
@@ -54,9 +55,7 @@ def save_version(write: Callable[[Path], list[str]], manifest: dict[str, Any], r
         files = write(staging)
         record = {**manifest, "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _write_manifest(staging, record)
-        import torch
-
-        version = load_encoder(str(staging), threads=torch.get_num_threads(), cache_size=0).version
+        version = load_model(str(staging), threads=_threads_in_use(), cache_size=0).version
         _write_manifest(staging, {**record, "version": version})
         final = base_root / version
         if final.is_dir():
@@ -66,6 +65,12 @@ def save_version(write: Callable[[Path], list[str]], manifest: dict[str, Any], r
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _threads_in_use() -> int:
+    """torch's current pool size when torch is loaded (loading must not change it), else one thread."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else 1
 
 
 def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
@@ -123,7 +128,8 @@ def set_current(version: str, root: Path | str | None = None) -> str:
 
 
 def resolve(version_or_path: str, root: Path | str | None = None) -> Path:
-    """A version directory from a version id (or its hash suffix), `current`, `latest`, or a directory path."""
+    """A version directory from a version id (or its hash suffix), a model name (its latest version),
+    `current`, `latest`, or a directory path."""
     spec = version_or_path.strip()
     base_root = models_root(root)
     if spec in (CURRENT, LATEST):
@@ -137,6 +143,9 @@ def resolve(version_or_path: str, root: Path | str | None = None) -> Path:
         return given
     if (base_root / spec / "manifest.json").is_file():
         return base_root / spec
+    named_versions = [v for v in versions(root) if _name_of(base_root / v) == spec]
+    if named_versions:  # a model name (a fetched catalogue model's, say): its latest version
+        return base_root / named_versions[-1]
     is_hash = len(spec) >= 4 and all(c in "0123456789abcdef" for c in spec)
     matches = [v for v in versions(root) if v.endswith(spec)] if is_hash else []
     if len(matches) == 1:
@@ -150,8 +159,8 @@ VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # schemas/model_
 
 
 def resolve_version(name: str, root: Path | str | None = None) -> Path:
-    """A version directory inside the registry, from its id, a hash suffix, `current` or `latest`:
-    what a published (control topic) version may name; a path, even one into the registry, is
+    """A version directory inside the registry, from its id, a model name, a hash suffix, `current`
+    or `latest`: what a published (control topic) version may name; a path, even one into the registry, is
     refused, so a control record can never make a worker load a directory elsewhere on disk."""
     if not VERSION_NAME.fullmatch(name):
         raise ModelError(f"a model version is a name inside the registry (letters, digits, '.', "
@@ -160,6 +169,13 @@ def resolve_version(name: str, root: Path | str | None = None) -> Path:
     if path.resolve().parent != models_root(root).resolve():
         raise ModelError(f"model version {name!r} is not a version of the registry {models_root(root)}")
     return path
+
+
+def _name_of(path: Path) -> str:
+    try:
+        return str(json.loads((path / "manifest.json").read_text()).get("name", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def model_spec(model: str | None = None, root: Path | str | None = None) -> str | None:

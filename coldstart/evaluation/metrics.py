@@ -53,3 +53,17 @@ def catalogue_coverage(ranked_lists: Iterable[Ranked], catalogue_size: int, k: i
     for ranked in ranked_lists:
         seen.update(int(i) for i in list(ranked)[:k])
     return len(seen) / catalogue_size if catalogue_size else 0.0
+
+
+def bootstrap_interval(per_query: Sequence[float], level: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over queries (resampled with replacement, a fixed
+    seed so a report is reproducible): how far the figure could move on another draw of queries."""
+    values = np.asarray(per_query, dtype=np.float64)
+    if not len(values):
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)

@@ -63,8 +63,9 @@ def evaluate_home_depot(
     encoder: Any = None, rankers: Sequence[str] | None = None, limit_queries: int | None = None,
     data: HomeDepot | None = None, split: str = "test",
 ) -> dict[str, dict[str, float]]:
-    """recall@10, recall@100, MRR@100, nDCG@10 (gain = relevance − 1) and coverage@10 per ranker,
-    over the test queries (or, `split="train"`, the train split's: see HomeDepot.train_queries)."""
+    """recall@10, recall@100, MRR@100, nDCG@10 (gain = relevance − 1), coverage@10 and 95% bootstrap
+    intervals of recall@10 and nDCG@10 (over queries) per ranker, over the test queries (or,
+    `split="train"`, the train split's: see HomeDepot.train_queries)."""
     data = data or load_home_depot()
     names = rankers or (HOME_DEPOT_RANKERS if encoder is not None else ("popularity", "bm25"))
     queries = _queries(data, split)[: limit_queries or None]
@@ -73,12 +74,17 @@ def evaluate_home_depot(
     for name, ranker in home_depot_rankers(data, names, encoder).items():
         ids, _ = ranker.rank(texts, 100)
         rows = [(row, q.relevant, M.graded_gains(q.judgements)) for row, q in zip(ids, queries)]
+        recall10 = [M.recall_at_k(r, rel, 10) for r, rel, _ in rows]
+        ndcg10 = [M.ndcg_at_k(r, g, 10) for r, _, g in rows]
+        (r_low, r_high), (n_low, n_high) = M.bootstrap_interval(recall10), M.bootstrap_interval(ndcg10)
         results[name] = {
-            "recall@10": float(np.mean([M.recall_at_k(r, rel, 10) for r, rel, _ in rows])),
+            "recall@10": float(np.mean(recall10)),
             "recall@100": float(np.mean([M.recall_at_k(r, rel, 100) for r, rel, _ in rows])),
             "mrr@100": float(np.mean([M.mrr_at_k(r, rel, 100) for r, rel, _ in rows])),
-            "ndcg@10": float(np.mean([M.ndcg_at_k(r, g, 10) for r, _, g in rows])),
+            "ndcg@10": float(np.mean(ndcg10)),
             "coverage@10": M.catalogue_coverage(ids, len(data.catalogue), 10),
+            # 95% bootstrap intervals over queries
+            "recall@10 low": r_low, "recall@10 high": r_high, "ndcg@10 low": n_low, "ndcg@10 high": n_high,
         }
     return results
 

@@ -78,7 +78,9 @@ class DenseRanker:
         self.ids, self.encoder, self.items = catalogue.ids, encoder, item_vectors
 
     def rank(self, queries: Sequence[str], k: int = 100) -> tuple[np.ndarray, np.ndarray]:
-        vecs = np.asarray(self.encoder.encode(list(queries), batch_size=64, show_progress=False))
+        # encode_users adds the model's query prefix (e5, bge); a bare `encode` is for wrappers that have none
+        embed = getattr(self.encoder, "encode_users", self.encoder.encode)
+        vecs = np.asarray(embed(list(queries), batch_size=64, show_progress=False))
         parts = [top_k(vecs[s] @ self.items.T, k) for s in _chunks(len(queries))]
         return self.ids[np.vstack([p[0] for p in parts])], np.vstack([p[1] for p in parts])
 

@@ -44,7 +44,8 @@ def item_vectors(encoder: Any, catalogue: Catalogue, cache_dir: Path | None = No
         vectors = np.load(path)
         if vectors.shape[0] == len(catalogue):
             return vectors
-    vectors = np.asarray(encoder.encode(catalogue.texts, batch_size=batch_size, show_progress=True), dtype=np.float32)
+    embed = getattr(encoder, "encode_items", encoder.encode)  # with the model's passage prefix, if it has one
+    vectors = np.asarray(embed(catalogue.texts, batch_size=batch_size, show_progress=True), dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     np.save(tmp, vectors)

@@ -77,6 +77,9 @@ class BlendConfig:
     explore_max_shown: int = 20  # rarely shown: fewer impressions than this
     explore_floor: float = 0.1  # least relevance share an explored candidate counts with
     exclude_recent: bool = True  # never offer back what the user just interacted with
+    # With intent (a search, a clear signup): the text ranking's head, while its items' similarity
+    # to the query is at least median + intent_share × (best − median), comes before all others.
+    intent_share: float = 0.5
     profile: ProfileConfig = DEFAULT
 
 
@@ -125,14 +128,21 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
                       weights: BlendWeights | None = None,
                       shown: Estimates | None = None, rng: np.random.Generator | None = None,
                       config: BlendConfig = BlendConfig(),
-                      text_ranked: Sequence[str] = ()) -> list[Recommendation]:
+                      text_ranked: Sequence[str] = (), intent: bool = False) -> list[Recommendation]:
     """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`).
-    `text_ranked`: see score_candidates. One list at a time: `recommend_blended_many` ranks a
-    batch of lists in a few array operations and gives the same lists."""
+    `text_ranked`: see score_candidates. `intent` (the list answers a search, or a signup that
+    says what it wants): the items that match the text (`_matching`) come first, popularity and
+    co-occurrence reordering them among themselves, and exploration draws from them while any is
+    left; other items only fill the slots after them. One list at a time:
+    `recommend_blended_many` ranks a batch of lists in a few array operations and gives the same
+    lists."""
     s = score_candidates(profile, index, cooc, popularity, exclude=exclude, weights=weights,
                          config=config, text_ranked=text_ranked)
     rates = _Rates.of(shown, s.ids) if shown is not None else None
-    return _pick(s, profile, index, k, titles or {}, exclude, rates, rng, config)
+    query = query_vector(profile, config.profile)[0] if intent else None
+    similarity = index.vectors(s.ids) @ query if query is not None and s.ids else None
+    matching = _matching(s.ids, text_ranked, similarity, config.intent_share)
+    return _pick(s, profile, index, k, titles or {}, exclude, rates, rng, config, matching)
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,7 @@ class ListRequest:
     rng: np.random.Generator | None = None
     text_ranked: Sequence[str] = ()
     exclude: Collection[str] = ()
+    intent: bool = False  # see recommend_blended
 
 
 def recommend_blended_many(requests: Sequence[ListRequest], index: ItemIndex, cooc: Cooccurrence,
@@ -199,19 +210,27 @@ def recommend_blended_many(requests: Sequence[ListRequest], index: ItemIndex, co
                  "collaborative": w.collaborative * e_j * collab,
                  "popularity": w.popularity * prior[pos]}
         s = Scored(ids, sum(parts.values(), np.zeros(len(ids))), parts, because)
+        matching = (_matching(ids, r.text_ranked, dots[n, pos], config.intent_share)
+                    if r.intent and queries[n] is not None and ids else set())
         out.append(_pick(s, r.profile, index, k, titles or {}, r.exclude,
-                         rates.take(pos) if rates is not None else None, r.rng, config))
+                         rates.take(pos) if rates is not None else None, r.rng, config, matching))
     return out
 
 
 def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
           titles: Mapping[str, str], exclude: Collection[str], rates: _Rates | None,
-          rng: np.random.Generator | None, config: BlendConfig) -> list[Recommendation]:
-    """The k best of scored candidates, the last slots perhaps explored, each with its reason."""
+          rng: np.random.Generator | None, config: BlendConfig,
+          matching: Collection[int] = ()) -> list[Recommendation]:
+    """The k best of scored candidates, the last slots perhaps explored, each with its reason;
+    the `matching` candidates (positions, see `_matching`) first, and explored among first."""
     order = _best_first(s)
+    if matching:
+        order = [i for i in order if i in matching] + [i for i in order if i not in matching]
     n_explore = _explore_slots(k, config.explore_rate, rng) if rates is not None else 0
     picks = order[: k - n_explore]
-    explored = set(_explore(s, order[len(picks):], rates, rng, n_explore, config)
+    rest = order[len(picks):]
+    pool = [i for i in rest if i in matching] or rest  # never an unrelated item before a match
+    explored = set(_explore(s, pool, rates, rng, n_explore, config)
                    if n_explore and rates is not None and rng is not None else [])
     picks += [i for i in order[len(picks):] if i in explored]
     reason = _Reasons(profile, s, titles)
@@ -280,6 +299,25 @@ class _PopularLive:
             top, _ = self.popularity.top(want)
             self.live = [i for i in top if i in self.index]
             self.asked, self.exhausted = want, len(top) < want
+
+
+def _matching(ids: Sequence[str], text_ranked: Sequence[str], similarity: np.ndarray | None,
+              share: float) -> set[int]:
+    """Candidate positions of the text ranking's head that match the text: its first items, up to
+    the first whose inner product with the query (`similarity`, one per candidate) falls below
+    median + share × (best − median) over all candidates (popular and co-occurring ones included,
+    so the median is what an unrelated item scores). A prefix of the text ranking, so its order
+    (lexical hits included) is kept; relative, so it holds across encoders whose cosines sit on
+    different scales."""
+    if similarity is None or not len(text_ranked) or not len(ids):
+        return set()
+    position = {item: i for i, item in enumerate(ids)}
+    ranked = [position[item] for item in text_ranked if item in position]
+    best, median = float(np.max(similarity)), float(np.median(similarity))
+    if not ranked or best <= median:
+        return set()
+    below = np.flatnonzero(similarity[ranked] < median + share * (best - median))
+    return set(ranked[: int(below[0]) if len(below) else len(ranked)])
 
 
 def _best_first(s: Scored) -> list[int]:

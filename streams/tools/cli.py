@@ -55,7 +55,7 @@ def _record(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from streams.tools.demo import run_demo
 
-    return run_demo(seconds=args.seconds)
+    return run_demo(seconds=args.seconds, lang=args.lang)
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -82,14 +82,27 @@ def _model(args: argparse.Namespace) -> int:
     from coldstart.encoder import registry as model_registry
 
     if args.action == "list":
+        from streams.tools.models import listing
+
         current = model_registry.current(args.root)
+        print("versions:")
         for version in model_registry.versions(args.root):
             print(f"{'*' if version == current else ' '} {version}")
+        print("catalogue (`coldstart model fetch NAME`):")
+        for row in listing(args.root):
+            state = "fetched" if row["versions"] else "cached" if row["cached"] else "available"
+            print(f"  {row['name']:<20} {state:<9} {row['languages']} {row['dim']}d {row['pooling']} pooling, "
+                  f"{'int8' if row['int8'] else 'fp32'}, {row['licence']}  {row['maven']}")
         return 0
     if not args.version:
-        print("coldstart model use: expected a VERSION (see `coldstart model list`)",
-              file=sys.stderr)
+        print(f"coldstart model {args.action}: expected a {'NAME' if args.action == 'fetch' else 'VERSION'} "
+              "(see `coldstart model list`)", file=sys.stderr)
         return 2
+    if args.action == "fetch":
+        from streams.tools.models import fetch
+
+        print(f"registered {fetch(args.version, root=args.root)}")
+        return 0
     from streams.tools.publish import publish
 
     event = publish(args.version, root=args.root)
@@ -160,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole loop on one machine")
     demo.add_argument("--seconds", type=float, default=60.0, help="how long to show live output")
+    demo.add_argument("--lang", choices=["en", "zh"], default="en",
+                      help="zh: the Chinese sample catalogue and shoppers, served by bge-small-zh-v15")
     demo.set_defaults(handler=_demo)
 
     finetune = sub.add_parser("finetune", help="parameter-efficient fine-tuning of the encoder")
@@ -209,9 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="re-ranker: steps between validations (0: each epoch)")
     finetune.set_defaults(handler=_finetune)
 
-    model = sub.add_parser("model", help="model versions: list them, or switch every worker")
-    model.add_argument("action", choices=["use", "list"])
-    model.add_argument("version", nargs="?", help="use: a version id (or its hash suffix)")
+    model = sub.add_parser("model", help="model versions: list them, fetch a catalogue encoder, "
+                                         "or switch every worker")
+    model.add_argument("action", choices=["use", "list", "fetch"])
+    model.add_argument("version", nargs="?", help="use: a version id (or its hash suffix); "
+                                                  "fetch: a catalogue name (see list)")
     model.add_argument("--root", default=None, help="models directory (default DATA_DIR/models)")
     model.set_defaults(handler=_model)
 
@@ -235,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks: encoder, or the pipeline end to end")
     bench.add_argument("target", choices=["encoder", "pipeline"], nargs="?", default="pipeline")
     bench.add_argument("--texts", type=int, default=512, help="encoder: how many texts")
+    bench.add_argument("--model", action="append", metavar="NAME",
+                       help="encoder: also bench this served encoder, e.g. a fetched ONNX version by name "
+                            "(repeatable)")
     bench.add_argument("--rate", type=float, default=0.0,
                        help="pipeline: events per second of each phase (0: as fast as possible)")
     bench.add_argument("--events", type=int, default=1000, help="pipeline: events per phase")

@@ -14,26 +14,38 @@ from kafka import KafkaConsumer
 from coldstart.config import Settings
 from streams.tools.broker import LocalBroker
 from streams.tools.harness import spawn_worker
+from streams.tools.models import fetch
 from streams.tools.replay import replay
 from streams.tools.sample_data import SAMPLE_DIR
+from streams.tools.sample_data_zh import ZH_DIR
 
 USER_FILES = ("signups", "searches", "clicks", "page_views")
+ZH_MODEL = "bge-small-zh-v15"
 
 
-def run_demo(seconds: float = 60.0) -> int:
-    """Run the loop and print what comes out; returns 0 when every input got its output."""
+def run_demo(seconds: float = 60.0, lang: str = "en") -> int:
+    """Run the loop and print what comes out; returns 0 when every input got its output.
+
+    `lang="zh"`: the Chinese sample, served by the Chinese encoder (fetched from Maven Central the
+    first time, unless COLDSTART_MODEL names another model)."""
+    sample = ZH_DIR if lang == "zh" else SAMPLE_DIR
     settings, env, started_broker = _environment()
-    titles = _titles()
+    if lang == "zh" and not os.environ.get("COLDSTART_MODEL"):
+        version = fetch(ZH_MODEL, root=Path(env["COLDSTART_DATA_DIR"]) / "models")
+        env["COLDSTART_MODEL"] = ZH_MODEL
+        print(f"demo: serving {version}")
+    titles = _titles(sample)
     work = Path(env["COLDSTART_DATA_DIR"])
     print(f"demo: broker {settings.broker}, topics prefixed {settings.topic_prefix!r}, state in {work}")
     worker = spawn_worker(env, work / "worker.log")
     try:
         for name in ("catalog", "ads"):
-            replay(SAMPLE_DIR / f"{name}.jsonl", name, settings=settings, quiet=True)
-        print("demo: sample catalogue (300 items) and 40 ads sent; the worker embeds them ...")
-        expected = {name: _count(name) for name in USER_FILES}
+            replay(sample / f"{name}.jsonl", name, settings=settings, quiet=True)
+        print(f"demo: sample catalogue ({_count(sample, 'catalog')} items) and {_count(sample, 'ads')} ads sent; "
+              "the worker embeds them ...")
+        expected = {name: _count(sample, name) for name in USER_FILES}
         for name in USER_FILES:
-            replay(SAMPLE_DIR / f"{name}.jsonl", name, rate=40.0, settings=settings, quiet=True)
+            replay(sample / f"{name}.jsonl", name, rate=40.0, settings=settings, quiet=True)
         print(f"demo: sent {expected['signups']} signups, {expected['searches']} searches, "
               f"{expected['clicks']} clicks, {expected['page_views']} page views; live output:\n")
         done = _show_output(settings, titles, expected, seconds, worker)
@@ -64,13 +76,13 @@ def _environment() -> tuple[Settings, dict[str, str], bool]:
     return settings, env, started
 
 
-def _titles() -> dict[str, str]:
-    lines = (SAMPLE_DIR / "catalog.jsonl").read_text().splitlines()
+def _titles(sample: Path) -> dict[str, str]:
+    lines = (sample / "catalog.jsonl").read_text(encoding="utf-8").splitlines()
     return {item["item_id"]: item["title"] for item in map(json.loads, lines)}
 
 
-def _count(name: str) -> int:
-    return sum(1 for line in (SAMPLE_DIR / f"{name}.jsonl").read_text().splitlines() if line.strip())
+def _count(sample: Path, name: str) -> int:
+    return sum(1 for line in (sample / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 def _show_output(settings: Settings, titles: dict[str, str], expected: dict[str, int],

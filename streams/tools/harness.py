@@ -89,16 +89,20 @@ def serving_partitions(log: Path) -> set[int] | None:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives `coldstart worker` these settings (the rest inherited)."""
-    return dict(os.environ, PYTHONUNBUFFERED="1", COLDSTART_BROKER=settings.broker,
-                COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
-                COLDSTART_DATA_DIR=str(settings.data_dir),
-                COLDSTART_PARTITIONS=str(settings.partitions),
-                COLDSTART_EXPLORE_RATE=str(settings.explore_rate),
-                COLDSTART_METRICS_PORT=str(settings.metrics_port),
-                COLDSTART_FORGET_MS=str(settings.forget_ms),
-                COLDSTART_SESSION_TIMEOUT_S=str(settings.session_timeout_s),
-                COLDSTART_STANDBY_REPLICAS=str(settings.standby_replicas))
+    """The environment that gives `coldstart worker` these settings (the rest inherited, the model
+    too unless `settings.model` names one)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLDSTART_BROKER=settings.broker,
+               COLDSTART_TOPIC_PREFIX=settings.topic_prefix,
+               COLDSTART_DATA_DIR=str(settings.data_dir),
+               COLDSTART_PARTITIONS=str(settings.partitions),
+               COLDSTART_EXPLORE_RATE=str(settings.explore_rate),
+               COLDSTART_METRICS_PORT=str(settings.metrics_port),
+               COLDSTART_FORGET_MS=str(settings.forget_ms),
+               COLDSTART_SESSION_TIMEOUT_S=str(settings.session_timeout_s),
+               COLDSTART_STANDBY_REPLICAS=str(settings.standby_replicas))
+    if settings.model:
+        env["COLDSTART_MODEL"] = settings.model
+    return env
 
 
 def worker_command() -> list[str]:

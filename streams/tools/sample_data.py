@@ -159,24 +159,30 @@ def ads(rng: random.Random, catalog: list[Event]) -> list[Event]:
     return [{"ad_id": ad.pop("ad_id"), **ad} for ad in out]
 
 
-def user_events(rng: random.Random, catalog: list[Event]) -> dict[str, list[Event]]:
-    """Per user: a signup, a few searches, clicks on related items and page views, in time order."""
+def user_events(rng: random.Random, catalog: list[Event], users: list[tuple[str, list[str]]] | None = None,
+                categories: dict[str, Category] | None = None, locale: str = "en-GB",
+                join: str = " ") -> dict[str, list[Event]]:
+    """Per user: a signup, a few searches, clicks on related items and page views, in time order.
+
+    `users`, `categories`, `locale` and `join` (between a search's adjective and noun) default to
+    the English sample's."""
     events: dict[str, list[Event]] = {name: [] for name in FILES[2:]}
     clock = T0 + 60_000
-    for n, (words, interests) in enumerate(USERS, 1):
-        for topic, event in _timeline(rng, f"u-{n:03d}", words, interests, catalog):
+    for n, (words, interests) in enumerate(USERS if users is None else users, 1):
+        for topic, event in _timeline(rng, f"u-{n:03d}", words, interests, catalog,
+                                      categories or CATEGORIES, locale, join):
             clock += rng.randint(200, 5_000)
             event_id = f"{topic[:2]}-{len(events[topic]) + 1:04d}"
             events[topic].append({"event_id": event_id, **event, "ts": clock})
     return events
 
 
-def _timeline(rng: random.Random, user: str, words: str, interests: list[str],
-              catalog: list[Event]) -> list[tuple[str, Event]]:
+def _timeline(rng: random.Random, user: str, words: str, interests: list[str], catalog: list[Event],
+              categories: dict[str, Category], locale: str, join: str) -> list[tuple[str, Event]]:
     related = [item for item in catalog if item["category"] in interests] or catalog
-    timeline = [("signups", {"user_id": user, "description": words, "locale": "en-GB"})]
+    timeline = [("signups", {"user_id": user, "description": words, "locale": locale})]
     for name in rng.sample(interests, min(len(interests), rng.randint(0, 2))):
-        query = f"{rng.choice(CATEGORIES[name].adjectives)} {rng.choice(CATEGORIES[name].nouns)}"
+        query = f"{rng.choice(categories[name].adjectives)}{join}{rng.choice(categories[name].nouns)}"
         timeline.append(("searches", {"user_id": user, "query": query}))
     for item in rng.sample(related, rng.randint(3, 7)):
         action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -12,7 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from coldstart.encoder.cached import CachedEncoder
 from coldstart.encoder.encoder import Encoder, load_encoder
+from coldstart.encoder.loader import load_model
+from coldstart.encoder.onnx_backend import OnnxEncoder
+from coldstart.encoder.registry import model_spec
 
 NAIVE_BATCH = 64
 _ADJ = ["lightweight", "waterproof", "vintage", "ergonomic", "organic", "wireless", "compact", "premium",
@@ -64,7 +69,7 @@ def machine_flops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / _seconds(lambda: torch.matmul(a, b), repeats)
 
 
-def encoder_flops(encoder: Encoder, texts: Sequence[str]) -> float:
+def encoder_flops(encoder: CachedEncoder, texts: Sequence[str]) -> float:
     """FLOPs to embed `texts`, counting real (unpadded) tokens only.
 
     Per text of T tokens, with L layers, hidden size h and feed-forward size i:
@@ -74,11 +79,18 @@ def encoder_flops(encoder: Encoder, texts: Sequence[str]) -> float:
     Embedding lookups, layer norms, softmax, GELU and pooling are left out (a few percent).
     Padding is not counted, so FLOPs spent on padding show up as a lower share of the machine.
     """
-    config = encoder.transformer.model.config
-    layers, h, i = config.num_hidden_layers, config.hidden_size, config.intermediate_size
-    ids = encoder.transformer.tokenizer(list(texts), truncation=True,
-                                        max_length=encoder.transformer.max_seq_length)["input_ids"]
-    tokens = np.array([len(row) for row in ids], dtype=np.float64)
+    if isinstance(encoder, OnnxEncoder):  # the shape from its manifest, the tokens from its tokenizer
+        layers, h = int(encoder.manifest.get("layers", 12)), encoder.dim
+        i = int(encoder.manifest.get("intermediate_size", 4 * h))
+        lengths = [sum(e.attention_mask) for e in encoder.tokenizer.encode_batch(list(texts))]
+    else:
+        assert isinstance(encoder, Encoder)
+        config = encoder.transformer.model.config
+        layers, h, i = config.num_hidden_layers, config.hidden_size, config.intermediate_size
+        ids = encoder.transformer.tokenizer(list(texts), truncation=True,
+                                            max_length=encoder.transformer.max_seq_length)["input_ids"]
+        lengths = [len(row) for row in ids]
+    tokens = np.array(lengths, dtype=np.float64)
     return float((2 * tokens * layers * (4 * h * h + 2 * h * i) + 4 * layers * tokens**2 * h).sum())
 
 
@@ -113,7 +125,7 @@ def _row(batch_size: int, texts: list[str], flops: float, encode: Callable[[list
             "latency_ms": latency * 1000, "gflop_per_s": flops / seconds / 1e9}
 
 
-def bench_encoder(encoder: Encoder, texts: list[str], batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
+def bench_encoder(encoder: CachedEncoder, texts: list[str], batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
                   repeats: int = 3, naive: bool = True) -> dict[str, Any]:
     """Time `encoder` (its cache disabled) at each batch size, and a naive loop at batch 64.
 
@@ -131,7 +143,10 @@ def bench_encoder(encoder: Encoder, texts: list[str], batch_sizes: Sequence[int]
     at64 = next(row for row in rows if row["batch_size"] == NAIVE_BATCH)
     machine = machine_flops()
     result: dict[str, Any] = {
-        "version": encoder.version, "texts": len(texts), "threads": torch.get_num_threads(),
+        "version": encoder.version, "texts": len(texts),
+        "runtime": "onnxruntime" if isinstance(encoder, OnnxEncoder) else "torch",
+        "threads": (encoder.threads or os.cpu_count() or 1) if isinstance(encoder, OnnxEncoder)
+        else torch.get_num_threads(),
         "tokens_gflop": flops / 1e9, "machine_gflop_per_s": machine / 1e9, "batches": rows,
         "flop_share_at_64": at64["gflop_per_s"] * 1e9 / machine,
         "flop_share_best": max(row["gflop_per_s"] for row in rows) * 1e9 / machine,
@@ -144,7 +159,8 @@ def bench_encoder(encoder: Encoder, texts: list[str], batch_sizes: Sequence[int]
 
 def format_encoder_bench(result: dict[str, Any]) -> str:
     """A plain-text table of `bench_encoder`'s result."""
-    lines = [f"encoder {result['version']}: {result['texts']} texts, {result['threads']} threads, "
+    lines = [f"encoder {result['version']} ({result.get('runtime', 'torch')}): {result['texts']} texts, "
+             f"{result['threads']} threads, "
              f"machine matmul {result['machine_gflop_per_s']:.1f} GFLOP/s",
              f"{'batch':>8} {'texts/s':>10} {'latency ms':>11} {'GFLOP/s':>9}"]
     rows = [(str(row["batch_size"]), row) for row in result["batches"]]
@@ -159,23 +175,32 @@ def format_encoder_bench(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m streams.tools.bench.encoder`: bench the fp32 encoder, then int8 at batch 64."""
+    """`python -m streams.tools.bench.encoder`: bench the bundled fp32 encoder (and torch's int8 at
+    batch 64), then each --model (a fetched ONNX version by name or id, or a model path)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--model", default="", help="model path or name (default: bundled)")
+    parser.add_argument("--model", action="append", default=[],
+                        help="a served encoder to bench besides the bundled one (repeatable): a fetched "
+                             "version's name (`coldstart model list`) or id, or a model path")
     parser.add_argument("--texts", help="a file with one text per line (default: generated)")
     parser.add_argument("-n", type=int, default=512, help="how many generated texts")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the raw result dicts as JSON")
     args = parser.parse_args(argv)
     texts = open(args.texts).read().splitlines() if args.texts else sample_texts(args.n)
-    fp32 = bench_encoder(load_encoder(args.model), texts, repeats=args.repeats)
-    int8 = bench_encoder(load_encoder(args.model, quantize=True), texts, (NAIVE_BATCH,), args.repeats, naive=False)
+    fp32 = bench_encoder(load_encoder(), texts, repeats=args.repeats)
+    int8 = bench_encoder(load_encoder(None, quantize=True), texts, (NAIVE_BATCH,), args.repeats, naive=False)
     ratio = int8["batches"][0]["texts_per_s"] / next(r for r in fp32["batches"] if r["batch_size"] == 64)["texts_per_s"]
+    served = []
+    for name in args.model:
+        encoder = load_model(model_spec(name))
+        served.append(bench_encoder(encoder, texts, repeats=args.repeats, naive=not isinstance(encoder, OnnxEncoder)))
     if args.json:
-        print(json.dumps({"fp32": fp32, "int8": int8, "int8_over_fp32_at_64": ratio}, indent=2))
+        print(json.dumps({"fp32": fp32, "int8": int8, "int8_over_fp32_at_64": ratio, "models": served}, indent=2))
         return
     print(format_encoder_bench(fp32), format_encoder_bench(int8), sep="\n\n")
     print(f"\nint8 / fp32 texts/s at batch 64: {ratio:.2f}x")
+    for result in served:
+        print("", format_encoder_bench(result), sep="\n")
 
 
 if __name__ == "__main__":

@@ -109,3 +109,15 @@ def test_write_report_writes_json_markdown_png(tmp_path: Path) -> None:
     assert json.loads(paths["json"].read_text())["results"] == results
     assert "| dense | 0.500 | 0.200 |" in paths["markdown"].read_text()
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_bootstrap_interval_brackets_the_mean_and_narrows_with_more_queries() -> None:
+    from coldstart.evaluation.metrics import bootstrap_interval
+
+    rng = np.random.default_rng(3)
+    few, many = rng.random(50), rng.random(2000)
+    low, high = bootstrap_interval(few)
+    assert low < few.mean() < high and bootstrap_interval(few) == (low, high)  # seeded: reproducible
+    wide, narrow = high - low, np.subtract(*bootstrap_interval(many)[::-1])
+    assert narrow < wide / 3  # ~ 1/sqrt(n)
+    assert bootstrap_interval([1.0] * 10) == (1.0, 1.0) and bootstrap_interval([]) == (0.0, 0.0)

@@ -132,3 +132,49 @@ def test_every_strategy_is_a_valid_weight_set() -> None:
     for name, weights in STRATEGIES.items():
         recs = recommend_blended(clicked("t0"), index, cooc, popularity, k=4, weights=weights)
         assert len(recs) == 4, name
+
+
+def intent_world() -> tuple[object, Cooccurrence, Popularity, list[str]]:
+    """m0..m2 stand out towards the query's axis (cosines 0.6, 0.55, 0.5: the matches); u0..u5
+    are very popular and a little alike (0.3)."""
+    index = make_index(DIM, IndexConfig(kind="flat"))
+    index.upsert(["m0", "m1", "m2"], np.stack([a * E[0] + math.sqrt(1 - a * a) * E[1 + i]
+                                               for i, a in enumerate((0.6, 0.55, 0.5))]))
+    index.upsert([f"u{i}" for i in range(6)], np.stack([0.3 * E[0] + math.sqrt(0.91) * E[2 + i] for i in range(6)]))
+    popularity = Popularity(half_life_days=math.inf)
+    for n in range(40):
+        for i in range(6):
+            popularity.update(f"u{i}", "purchase", T0 + n)
+    popularity.update("m2", "click", T0)
+    return index, Cooccurrence(), popularity, ["m0", "m1", "m2", "u0", "u1"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_with_intent_no_unrelated_item_comes_before_a_match(seed: int) -> None:
+    """A search: popularity and exploration reorder and fill within the matches, never above them."""
+    index, cooc, popularity, text_ranked = intent_world()
+    profile = with_signup(None, E[0], T0)
+    config = BlendConfig(explore_rate=0.5)
+    shown = Estimates()
+    kw = dict(k=5, shown=shown, config=config, text_ranked=text_ranked)
+    with_intent = recommend_blended(profile, index, cooc, popularity, rng=np.random.default_rng(seed),
+                                    intent=True, **kw)
+    assert {r.item_id for r in with_intent[:3]} == {"m0", "m1", "m2"}, with_intent
+    without = recommend_blended(profile, index, cooc, popularity, rng=np.random.default_rng(seed), **kw)
+    assert any(r.item_id.startswith("u") for r in without[:3])  # what intent prevents
+
+
+def test_with_intent_popularity_still_reorders_within_the_matches() -> None:
+    index, cooc, popularity, text_ranked = intent_world()
+    for n in range(40):
+        popularity.update("m2", "purchase", T0 + n)
+    profile = with_signup(None, E[0], T0)
+    picks = recommend_blended(profile, index, cooc, popularity, k=5, text_ranked=text_ranked, intent=True)
+    assert [r.item_id for r in picks[:3]] == ["m2", "m0", "m1"]
+
+
+def test_with_intent_but_nothing_matching_popularity_decides_as_before() -> None:
+    index, cooc, popularity, _ = intent_world()
+    profile = with_signup(None, E[0], T0)
+    plain = recommend_blended(profile, index, cooc, popularity, k=5)
+    assert recommend_blended(profile, index, cooc, popularity, k=5, intent=True) == plain

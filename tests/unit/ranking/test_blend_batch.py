@@ -16,7 +16,7 @@ from coldstart.ranking.blend import (
 )
 from coldstart.ranking.cooccurrence import Cooccurrence
 from coldstart.ranking.popularity import Popularity
-from coldstart.ranking.profile import Profile, with_interaction, with_signup
+from coldstart.ranking.profile import Profile, query_vector, with_interaction, with_signup
 
 DIM, ITEMS, T0 = 16, 300, 1_700_000_000_000
 ACTIONS = ("view", "click", "add_to_cart", "purchase")
@@ -72,6 +72,7 @@ def _world(seed: int, from_table: bool) -> tuple[ItemIndex, Cooccurrence, Popula
                                                      (2, True, 0.1), (3, False, 0.5)])
 def test_a_batch_of_lists_has_the_same_items_order_scores_and_reasons_as_one_by_one(
         seed: int, from_table: bool, explore: float) -> None:
+    """Intent (matches first) included: the batched path honours it as the one-list ranker does."""
     index, cooc, popularity, shown, profiles, _ = _world(seed, from_table)
     config = BlendConfig(explore_rate=explore)
     titles = {f"i{n}": f"Item {n}" for n in range(0, ITEMS, 3)}
@@ -81,12 +82,17 @@ def test_a_batch_of_lists_has_the_same_items_order_scores_and_reasons_as_one_by_
     for n, profile in enumerate(profiles):
         weights = arms[n % len(arms)] if n % 5 else None
         text = [f"i{(n * 7 + j) % ITEMS}" for j in range(12)] if n % 4 == 1 else []
+        query = query_vector(profile, config.profile)[0]
+        if n % 4 == 3 and query is not None:  # a text ranking whose head matches: intent bites
+            text = list(index.search(query, 12)[0][0])
         exclude = {f"i{(n * 11) % ITEMS}"} if n % 6 == 2 else set()
+        intent = n % 3 != 0  # with and without text, with and without a profile to match it
         expected.append(recommend_blended(profile, index, cooc, popularity, k=10, titles=titles,
                                           exclude=exclude, weights=weights, shown=shown,
                                           rng=np.random.default_rng(n), config=config,
-                                          text_ranked=text))
-        requests.append(ListRequest(profile, weights, np.random.default_rng(n), text, exclude))
+                                          text_ranked=text, intent=intent))
+        requests.append(ListRequest(profile, weights, np.random.default_rng(n), text, exclude,
+                                    intent))
     got = recommend_blended_many(requests, index, cooc, popularity, k=10, titles=titles,
                                  shown=shown, config=config)
     assert len(got) == len(expected)
@@ -94,6 +100,12 @@ def test_a_batch_of_lists_has_the_same_items_order_scores_and_reasons_as_one_by_
         assert [(r.item_id, r.reason, r.kind) for r in mine] == \
             [(r.item_id, r.reason, r.kind) for r in theirs]
         assert [r.score for r in mine] == pytest.approx([r.score for r in theirs], abs=1e-5)
+    # Intent moved some list's matches first: without it the one-list ranker orders it otherwise.
+    assert any(recommend_blended(r.profile, index, cooc, popularity, k=10, titles=titles,
+                                 exclude=r.exclude, weights=r.weights, shown=shown,
+                                 rng=np.random.default_rng(n), config=config,
+                                 text_ranked=r.text_ranked) != theirs
+               for n, (r, theirs) in enumerate(zip(requests, expected)) if r.intent)
     kinds = {r.kind for recs in got for r in recs}
     assert {"content", "collaborative", "popular"} <= kinds  # every reason is exercised
     if explore:

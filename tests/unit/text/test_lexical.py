@@ -98,3 +98,32 @@ def test_many_deletes_compact_the_index_and_keep_its_scores():
     ids, scores = index.search("cordless drill", 5)
     assert dict(zip(ids, scores.tolist())) == pytest.approx({i: s for i, s in zip(TEXTS, offline) if s > 0},
                                                              rel=1e-5)
+
+
+CHINESE = {
+    "shoes": "轻便缓震跑鞋，适合半程马拉松训练",
+    "jacket": "防雨透气外套，户外徒步必备",
+    "wok": "不锈钢炒锅，厨房烹饪",
+    "blocks": "儿童益智积木玩具",
+}
+
+
+def test_cjk_text_is_split_into_characters_and_neighbouring_pairs():
+    """Chinese has no spaces: without n-grams a whole sentence would be one term, or none."""
+    from coldstart.text.lexical import tokenize
+
+    assert tokenize("防雨外套") == ["防", "雨", "外", "套", "防雨", "雨外", "外套"]
+    assert tokenize("Nike跑鞋 42码") == ["nike", "跑", "鞋", "跑鞋", "42", "码"]
+    assert tokenize("Toliet seat, 1/2 in.") == ["toliet", "seat", "1", "2", "in"]  # as before elsewhere
+    assert char_trigrams("跑鞋 ab") == [" 跑鞋", "跑鞋 ", "鞋 a", " ab", "ab "]
+
+
+@pytest.mark.parametrize("analyzer", [WORDS, TRIGRAMS])
+def test_a_chinese_description_finds_its_items_by_their_words(analyzer):
+    lexical = LexicalIndex(analyzer)
+    lexical.upsert(list(CHINESE), list(CHINESE.values()))
+    ids, _ = lexical.search("我在准备半程马拉松，想要轻便的跑鞋和防雨外套", 4)
+    assert ids[:2] == ["shoes", "jacket"] and "blocks" not in ids
+    offline = BM25(list(CHINESE.values()), analyzer).scores(["想要防雨外套"])[0]
+    assert dict(zip(*lexical.search("想要防雨外套", 4))) == pytest.approx(
+        {i: s for i, s in zip(CHINESE, offline) if s > 0}, rel=1e-5)

@@ -49,3 +49,22 @@ def test_generator_is_deterministic_and_files_are_current(tmp_path: Path) -> Non
         fresh = (tmp_path / f"{topic}.jsonl").read_bytes()
         committed = (SAMPLE_DIR / f"{topic}.jsonl").read_bytes()
         assert fresh == committed, f"{topic}.jsonl is stale: run python -m streams.tools.sample_data"
+
+
+def test_the_chinese_sample_is_valid_current_and_written_for_the_product(tmp_path: Path) -> None:
+    from streams.tools import sample_data_zh
+    from streams.tools.sample_data_zh import ZH_DIR
+
+    counts = sample_data_zh.write(tmp_path)
+    for topic in FILES:
+        fresh = (tmp_path / f"{topic}.jsonl").read_bytes()
+        assert fresh == (ZH_DIR / f"{topic}.jsonl").read_bytes(), f"zh/{topic}.jsonl is stale: run " \
+                                                                  "python -m streams.tools.sample_data_zh"
+        assert all(schemas.decode(topic, line) for line in fresh.splitlines())
+    assert counts["catalog"] == 300 and counts["signups"] >= 30
+    catalog = [schemas.decode("catalog", line) for line in (ZH_DIR / "catalog.jsonl").read_bytes().splitlines()]
+    assert len({item["category"] for item in catalog}) == 10
+    english = {event["event_id"] for topic in FILES[2:] for event in _load(topic)}
+    chinese = [schemas.decode(t, line)["event_id"] for t in FILES[2:] for line in
+               (ZH_DIR / f"{t}.jsonl").read_bytes().splitlines()]
+    assert not english & set(chinese) and len(set(chinese)) == len(chinese)
