@@ -29,6 +29,7 @@ from coldstart.ads.feedback import impressions, placed_ads
 from coldstart.ads.placement import place_ads_by_ctr
 from coldstart.attribution import Served, ServedLog
 from coldstart.catalog import Catalog
+from coldstart.errors import ColdstartError
 from coldstart.events import ad_slots_event, recommendation_event, stable_id
 from coldstart.ranking.bandit import Estimates, ThompsonBandit
 from coldstart.ranking.blend import BlendConfig, BlendWeights, ListRequest, recommend_blended_many
@@ -223,7 +224,7 @@ class Engine:
         click or a deletion of theirs. Every click still changes the state at once.
         """
         if self.fail_on and any(e.get("event_id") in self.fail_on for _, e in events):
-            raise RuntimeError("injected fault (COLDSTART_TEST_FAIL_EVENT_IDS)")
+            raise ColdstartError("injected fault (COLDSTART_TEST_FAIL_EVENT_IDS)")
         b = _Batch(dict(profiles), dict(served or {}), dict(barriers or {}))
         barred = {i for i, (t, e) in enumerate(events)  # not even embedded
                   if t != "user_deletions" and _event_ts(e) <= b.barriers.get(e["user_id"], -1)}

@@ -1,5 +1,7 @@
 """A batch that raises is not lost: its events are retried one at a time, those that still raise
-become dead letters (with the exception's message), and every other one gets its output.
+become dead letters (naming the exception; for a user topic's event, its message only when it is the
+product's own `ColdstartError`, since any other message may quote the event's text), and every other
+one gets its output.
 
 Faust's `take_events` acknowledges a batch when the agent's loop moves on, whatever happened to
 it, so an exception that escaped an agent would lose the whole batch. Every agent, the catalogue
@@ -13,7 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from coldstart.errors import ColdstartError
+from schemas.topics import PRIVATE_TOPICS
 from streams.dead_letters import Message, send_dead_letter
+from streams.topics import contract_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,13 +37,23 @@ async def guarded(batch: Sequence[T], handle: Callable[[Sequence[T]], Awaitable[
             log.error("coldstart: %s: a batch of %d raised %s; retrying its events one at a time",
                       what, len(batch), _describe(exc))
         else:
-            await send_dead_letter(message(batch[0]), f"{what}: {_describe(exc)}")
+            await _dead_letter(message(batch[0]), what, exc)
             return
     for item in batch:
         try:
             await handle([item])
         except Exception as exc:
-            await send_dead_letter(message(item), f"{what}: {_describe(exc)}")
+            await _dead_letter(message(item), what, exc)
+
+
+async def _dead_letter(message: Message, what: str, exc: BaseException) -> None:
+    """A user topic's dead letter keeps no user text: of an exception that is not a ColdstartError
+    (whose messages echo no values), only the type, since its message may quote a value (a
+    KeyError's key, a ValueError's text)."""
+    private = contract_name(str(getattr(message, "topic", ""))) in PRIVATE_TOPICS
+    shown = not private or isinstance(exc, ColdstartError)
+    error = _describe(exc) if shown else f"{type(exc).__name__} (message not shown)"
+    await send_dead_letter(message, f"{what}: {error}")
 
 
 def _describe(exc: BaseException) -> str:
