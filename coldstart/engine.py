@@ -179,7 +179,8 @@ class Engine:
     def forget_items(self, item_ids: Sequence[str]) -> list[str]:
         """Deleted items: drop their popularity, co-occurrence rows and feedback estimates here;
         return the ids that had a row or an estimate (whose table rows want tombstones)."""
-        held = [i for i in item_ids if i in self.cooc or i in self.items_shown.betas]
+        held = [i for i in item_ids
+                if i in self.cooc or i in self.items_shown.betas or i in self.popularity]
         self.popularity.remove(item_ids)
         self.cooc.remove(item_ids)
         for item_id in item_ids:

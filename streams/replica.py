@@ -33,7 +33,7 @@ from streams import metrics
 from streams.admin import topic_partitions
 from streams.agents.cooccurrence import forget_rows, stored_row
 from streams.agents.feedback import forget_counters, read_totals
-from streams.agents.popularity import read_key
+from streams.agents.popularity import forget_popularity, read_key
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.guard import guarded
@@ -196,6 +196,7 @@ async def _forget_deleted(item_ids: list[str]) -> None:
     held = engine.forget_items(item_ids)
     await forget_rows(held)
     await forget_counters(f"item:{item}" for item in held)
+    await forget_popularity(held)
 
 
 def _applier(topic: str) -> Callable[[Sequence[Any]], Awaitable[int]]:

@@ -4,12 +4,13 @@ Every worker follows the table's changelog (streams/replica.py), so "popular rig
 the clicks of every partition, whichever worker handled them, and survives restarts. Each value
 keeps the offset of the newest increment record applied to it (`"at"`), so a record redelivered
 after a crash between the table write and the commit changes nothing twice
-(docs/decisions/applied-offsets.md).
+(docs/decisions/applied-offsets.md). An increment of None (a catalogue delete) is a tombstone:
+the item's popularity is forgotten.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from faust.types import EventT, StreamT
@@ -30,6 +31,13 @@ BATCH, WITHIN_S = 512, 1.0  # as the co-occurrence agent: each key written once 
 async def send_popularity(keys: Mapping[str, tuple[float, int]]) -> None:
     """A batch's (log key, latest ts) increments, one record per partition that owns the items."""
     rows = {item: {"key": key, "ts": ts} for item, (key, ts) in keys.items()}
+    if rows:
+        await send_by_partition(popularity_counts, rows, settings.partitions)
+
+
+async def forget_popularity(item_ids: Iterable[str]) -> None:
+    """Tombstones for deleted items' popularity, routed like their increments."""
+    rows = {item: None for item in item_ids}
     if rows:
         await send_by_partition(popularity_counts, rows, settings.partitions)
 
@@ -72,8 +80,13 @@ async def apply_batch(batch: Sequence[EventT]) -> None:
         for item, changes in fresh.items():
             key = item.encode()
             newest = max(offset for offset, _ in changes)
-            add, ts = _sums([(item, value) for _, value in changes])[item]
-            old, old_ts = read_key(popularity.get(key))
+            gone = [offset for offset, value in changes if value is None]  # the item was deleted
+            after = [(item, value) for offset, value in changes if offset > max(gone, default=-1)]
+            if not after:
+                popularity.pop(key, None)  # a tombstone in the changelog
+                continue
+            add, ts = _sums(after)[item]
+            old, old_ts = read_key(None if gone else popularity.get(key))
             popularity[key] = table_value(merge_keys(old, add), max(old_ts, ts), newest)
 
 

@@ -110,6 +110,12 @@ def test_a_deleted_item_is_forgotten_by_popularity_co_occurrence_and_feedback(en
     assert held == ["run-1"]  # the only one with a row or an estimate: its tables get tombstones
     assert "run-1" not in engine.popularity and "run-1" not in engine.cooc
     assert "run-1" not in engine.items_shown.betas
+
+
+def test_a_deleted_item_known_only_to_popularity_still_gets_tombstones(engine: Engine) -> None:
+    """The popularity table holds its row too: without a tombstone it outlives the delete."""
+    engine.load_popularity("run-2", 1.5, 3)
+    assert engine.forget_items(["run-2"]) == ["run-2"] and "run-2" not in engine.popularity
 def deletion(user: str, ts: int) -> tuple[str, dict]:
     return "user_deletions", {"event_id": f"d-{user}-{ts}", "user_id": user, "ts": ts}
 
