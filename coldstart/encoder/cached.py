@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,3 +107,15 @@ def _prefixed(prefix: str, texts: Sequence[str]) -> Sequence[str]:
     if isinstance(texts, str):
         raise TypeError("encode expects a sequence of strings, got one str; wrap it in a list")
     return [prefix + text for text in texts] if prefix else texts
+
+
+def length_batches(texts: Sequence[str], batch_size: int, show_progress: bool) -> Iterator[list[int]]:
+    """Row indices in batches of `batch_size`, longest texts first, so each batch pads to similar
+    lengths (the caller writes each batch's rows back in input order)."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    starts: Iterable[int] = range(0, len(texts), batch_size)
+    if show_progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc="encode", unit="batch")
+    for start in starts:
+        yield order[start:start + batch_size]

@@ -6,14 +6,13 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from coldstart.encoder.cached import CachedEncoder
+from coldstart.encoder.cached import CachedEncoder, length_batches
 from coldstart.encoder.modules import Head, Transformer, build_pipeline, default_model_path, item_base, transformer_of
 from coldstart.encoder.reranker import NAME_SUFFIX, has_reranker, load_reranker, reranker_digest
 from coldstart.encoder.threads import torch_threads
@@ -60,15 +59,9 @@ class Encoder(CachedEncoder):
 
     def _embed(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
         """Run the model longest-first, so each batch pads to similar lengths; rows come back in input order."""
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         result = np.empty((len(texts), self.dim), dtype=np.float32)
-        starts: Iterable[int] = range(0, len(texts), batch_size)
-        if show_progress:
-            from tqdm.auto import tqdm
-            starts = tqdm(starts, desc="encode", unit="batch")
         with torch_threads(1 if len(texts) <= SMALL_BATCH else 0):
-            for start in starts:
-                rows = order[start:start + batch_size]
+            for rows in length_batches(texts, batch_size, show_progress):
                 features = self.transformer.tokenize([texts[i] for i in rows])
                 with torch.inference_mode():
                     embedded = self.pipeline(features)["sentence_embedding"]

@@ -12,13 +12,12 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from coldstart.encoder.cached import CachedEncoder
+from coldstart.encoder.cached import CachedEncoder, length_batches
 from coldstart.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -72,15 +71,9 @@ class OnnxEncoder(CachedEncoder):
 
     def _embed(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
         """Longest first, so each batch pads to similar lengths; rows come back in input order."""
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         result = np.empty((len(texts), self.dim), dtype=np.float32)
-        starts: Iterable[int] = range(0, len(texts), batch_size)
-        if show_progress:
-            from tqdm.auto import tqdm
-            starts = tqdm(starts, desc="encode", unit="batch")
         session = self._small_session() if len(texts) <= SMALL_BATCH else self._session
-        for start in starts:
-            rows = order[start:start + batch_size]
+        for rows in length_batches(texts, batch_size, show_progress):
             result[rows] = self._run(session, [texts[i] for i in rows])
         return result
 
