@@ -4,19 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coldstart.catalog import Catalog
 from coldstart.encoder.encoder import Encoder
 from coldstart.engine import Engine
-from tests.unit.shop import without
+from tests.unit.shop import shop_engine, without
 
 ITEMS = without("run-4", "pan-4")
 
 
 @pytest.fixture
 def engine(encoder: Encoder) -> Engine:
-    catalog = Catalog(encoder.dim)
-    catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
-    return Engine(catalog, encoder.encode_users, encoder.version, top_k=4)
+    return shop_engine(encoder, ITEMS)
 
 
 def signup(user: str, text: str, ts: int, event_id: str = "") -> tuple[str, dict]:

@@ -10,7 +10,7 @@ from coldstart.ranking.blend import BlendConfig
 from coldstart.ranking.cooccurrence import apply_update_bytes
 from coldstart.ranking.explain import EXPLORE
 from coldstart.ranking.popularity import merge_keys
-from tests.unit.shop import SHOP_ITEMS
+from tests.unit.shop import SHOP_ITEMS, shop_engine
 
 ITEMS = SHOP_ITEMS
 T0 = 1_700_000_000_000
@@ -18,9 +18,7 @@ T0 = 1_700_000_000_000
 
 @pytest.fixture
 def engine(encoder: Encoder) -> Engine:
-    catalog = Catalog(encoder.dim)
-    catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
-    return Engine(catalog, encoder.encode_users, encoder.version, top_k=4)
+    return shop_engine(encoder, ITEMS)
 
 
 def signup(user: str, text: str, ts: int) -> tuple[str, dict]:

@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from coldstart.catalog import Catalog
 from coldstart.encoder.encoder import Encoder
 from coldstart.engine import ClickRefresh, Engine
-from tests.unit.shop import SHOP_ITEMS
+from tests.unit.shop import SHOP_ITEMS, shop_engine
 
 T0 = 1_700_000_000_000
 
 
 @pytest.fixture
 def engine(encoder: Encoder) -> Engine:
-    catalog = Catalog(encoder.dim)
-    catalog.apply_items(SHOP_ITEMS, encoder.encode_items(catalog.item_texts(SHOP_ITEMS)))
-    return Engine(catalog, encoder.encode_users, encoder.version, top_k=4)
+    return shop_engine(encoder, SHOP_ITEMS)
 
 
 def click(user: str, item: str, ts: int) -> tuple[str, dict]:
