@@ -38,7 +38,7 @@ from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
 from streams.guard import guarded
 from streams.model_switch import read_published, switcher
-from streams.state import apply_catalog_events, start_model, state
+from streams.state import apply_catalog_events, freeze_heap, start_model, state
 from streams.tables import cooccurrence, feedback, popularity
 from streams.topics import contract_name
 
@@ -82,6 +82,7 @@ async def catalog_replica() -> None:
             if not state.ready.is_set() and await _caught_up(consumer, targets):
                 await _forget_deleted(list(_deleted))
                 _deleted.clear()
+                freeze_heap()
                 state.ready.set()
                 engine = state.engine or engine  # a switch may have happened while catching up
                 log.warning("coldstart: catalogue ready: %d items, %d ads, in %.1fs",

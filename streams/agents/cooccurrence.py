@@ -23,8 +23,9 @@ from streams.topics import cooccurrence_updates
 
 CONFIG = CooccurrenceConfig()  # the engine's Cooccurrence uses the same defaults
 # A row is rewritten whole (up to 400 neighbours) and every worker reads it back, so the agent
-# merges what arrives within a second and writes each row once for all of it.
-BATCH, WITHIN_S = 512, 1.0
+# merges what arrives within three seconds and writes each row once for all of it: a hot row's
+# bytes are the largest share of what a click flood writes to the broker.
+BATCH, WITHIN_S = 4096, 3.0
 
 
 async def send_row_updates(updates: Iterable[RowUpdate]) -> None:

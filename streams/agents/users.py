@@ -54,16 +54,18 @@ async def on_user_events(stream: StreamT[bytes]) -> None:
 
 
 async def _flush_when_idle() -> None:
-    """Owed lists go out when the stream falls quiet (no batch to carry them)."""
+    """Owed lists go out when the stream falls quiet (no batch to carry them), OWED_PER_BATCH
+    a call until none is owed; between two batches of a busy stream they stay owed."""
     while True:
-        await asyncio.sleep(OWED_S)
-        if owed and not _turn.locked():
+        await asyncio.sleep(OWED_S / 4)
+        while owed and owed.idle() and not _turn.locked():
             async with _turn:
-                owed.note_batch(full=False)
+                owed.caught_up()
                 try:
                     await handle_batch([], behind=False)
                 except Exception as exc:  # the lists stay owed to the users' next events
                     log.error("coldstart: owed lists not sent (%s)", type(exc).__name__)
+                    break
 
 
 async def handle_batch(batch: Sequence[EventT], behind: bool = False) -> None:
@@ -80,7 +82,7 @@ async def handle_batch(batch: Sequence[EventT], behind: bool = False) -> None:
         except InvalidEventError as exc:
             await send_dead_letter(event.message, str(exc))
     by_user = {value["user_id"]: sources[i] for i, (_, value) in enumerate(valid)}
-    taken = owed.take(set(by_user), everything=not behind)
+    taken = owed.take(set(by_user), behind, len(batch))
     if not valid and not taken:
         return
     engine = state.engine

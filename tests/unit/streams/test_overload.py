@@ -26,16 +26,45 @@ def test_owed_lists_coalesce_per_user_and_go_out_oldest_first(monkeypatch: Any) 
     owed.settle({}, {"u1": ClickRefresh("c1", 1), "u2": ClickRefresh("c2", 2)},
                 {"u1": src, "u2": src}, set())
     assert len(owed) == 2 and owed.counters.deferred == 2
-    assert owed.take(set(), everything=False) == {}  # not waited OWED_S yet
+    assert owed.take(set(), behind=True, events=64) == {}  # not waited OWED_S yet
     # u1 clicks again while behind: its owed list travels with that batch and is owed again
-    taken = owed.take({"u1"}, everything=False)
+    taken = owed.take({"u1"}, behind=True, events=64)
     assert set(taken) == {"u1"}
     owed.settle(taken, {"u1": ClickRefresh("c3", 3)}, {"u1": src}, set())
     assert owed.counters.coalesced == 1 and owed.lists["u1"][0] == ClickRefresh("c3", 3)
-    monkeypatch.setattr(overload, "OWED_PER_BATCH", 1)
+    monkeypatch.setattr(overload, "OWED_MIN", 1)
     monkeypatch.setattr(overload, "OWED_S", 0.0)
-    assert list(owed.take(set(), everything=False)) == ["u1"]  # the oldest owed first, one a batch
+    # behind, a batch of 8 events carries one owed list (OWED_SHARE): the oldest
+    assert list(owed.take(set(), behind=True, events=overload.OWED_SHARE)) == ["u1"]
     assert not owed.note_batch(full=False)  # caught up
-    assert list(owed.take(set(), everything=True)) == ["u2"]
+    assert list(owed.take(set(), behind=False)) == ["u2"]
     owed.settle({}, {"u9": ClickRefresh("c9", 9)}, {"u9": src}, {"u9"})
     assert len(owed) == 0  # a deleted user is owed nothing
+
+
+def test_behind_a_batch_carries_owed_lists_in_proportion_to_its_events(monkeypatch: Any) -> None:
+    """While behind, ranking lists must not eat the time that catching up needs: a batch takes
+    one owed list per OWED_SHARE events; caught up, it takes up to OWED_PER_BATCH at once."""
+    monkeypatch.setattr(overload, "OWED_S", 0.0)
+    monkeypatch.setattr(overload, "OWED_PER_BATCH", 50)
+    owed, src = Owed(), record(0)
+    owed.note_batch(full=True)
+    users = {f"u{i}": ClickRefresh(f"c{i}", i) for i in range(100)}
+    owed.settle({}, users, dict.fromkeys(users, src), set())
+    taken = owed.take(set(), behind=True, events=64)
+    assert list(taken) == [f"u{i}" for i in range(64 // overload.OWED_SHARE)]  # oldest first
+    assert len(owed.take(set(), behind=True, events=1)) == overload.OWED_MIN
+    assert len(owed.take(set(), behind=False)) == 50
+
+
+def test_the_stream_is_idle_only_when_no_batch_came_for_owed_s() -> None:
+    """Owed lists are flushed on their own only when the stream is quiet: flushing them between
+    two batches of a flood would rank every list the overload mode defers."""
+    owed = Owed()
+    assert owed.idle()
+    owed.note_batch(full=True)
+    assert not owed.idle() and owed.behind
+    owed.last_batch -= overload.OWED_S
+    assert owed.idle()
+    owed.caught_up()
+    assert not owed.behind
