@@ -13,7 +13,7 @@ import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -89,12 +89,13 @@ class RewindingConsumer(driver.Consumer):
         await super().on_start()
         gate = _JOIN_GATES.get(id(self.app))
         if gate is not None and not gate.started:
-            gate.started = True  # the consumer starts after the producer: the task may send
-            cast(faust.App, self.app).add_future(gate.start())
+            gate.started = True  # the consumer starts after the producer: the tasks may send
+            for start in gate.starts:
+                cast(faust.App, self.app).add_future(start())
 
     async def subscribe(self, topics: Iterable[str]) -> None:
         gate = _JOIN_GATES.get(id(self.app))
-        if gate is not None and not gate.ready.is_set():
+        if gate is not None and gate.ready is not None and not gate.ready.is_set():
             log.warning("coldstart: joining the worker group once the catalogue is ready")
             await gate.ready.wait()
         await super().subscribe(topics)
@@ -124,28 +125,32 @@ def use_rewinding_consumer(app: faust.App) -> None:
 
 @dataclass
 class _JoinGate:
-    start: Callable[[], Coroutine[Any, Any, None]]
-    ready: asyncio.Event
+    starts: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    ready: asyncio.Event | None = None
     started: bool = False
 
 
 _JOIN_GATES: dict[int, _JoinGate] = {}  # id(app) -> what it runs before it joins its group
 
 
-def join_group_when(app: faust.App, ready: asyncio.Event,
-                    start: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run `start` as soon as `app`'s consumer starts, and join the consumer group only once
-    `ready` is set.
+def start_with_consumer(app: faust.App, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run `start` (a task that runs for as long as the worker) as soon as `app`'s consumer
+    starts, before the worker joins its group: an `@app.task` runs only after the first
+    rebalance's table recovery, which `join_group_when` may hold back. The producer is already
+    up then, so the task may send."""
+    _JOIN_GATES.setdefault(id(app), _JoinGate()).starts.append(start)
+
+
+def join_group_when(app: faust.App, ready: asyncio.Event) -> None:
+    """Join the consumer group only once `ready` is set.
 
     Faust subscribes (joins the group, and so takes partitions) as soon as its agents have
-    started, and runs `@app.task`s only after the first rebalance's table recovery. A worker
-    that loads its model and catalogue in such a task holds partitions it cannot serve for as
-    long as that takes (seconds to minutes), and its users wait. Here `start` runs before the
-    subscription (the producer is already up, so it may send), and the subscription waits for
-    `ready`: a joining worker takes partitions only when it can serve them at once. Faust has
-    no hook for either: the consumer's `on_start` and `subscribe` are its first points.
+    started. A worker that is still loading its model and catalogue then holds partitions it
+    cannot serve for as long as that takes (seconds to minutes), and their users wait; here
+    the subscription waits for `ready`, so a joining worker takes partitions only when it can
+    serve them at once. Faust has no hook for it: `subscribe` is the consumer's first call.
     """
-    _JOIN_GATES[id(app)] = _JoinGate(start, ready)
+    _JOIN_GATES.setdefault(id(app), _JoinGate()).ready = ready
 
 
 class QuietWorker(faust.Worker):

@@ -38,7 +38,7 @@ from streams.agents.feedback import forget_counters, read_totals
 from streams.agents.popularity import forget_popularity, read_key
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
-from streams.faust_compat import join_group_when
+from streams.faust_compat import join_group_when, start_with_consumer
 from streams.guard import guarded
 from streams.model_switch import read_published, switcher
 from streams.state import apply_catalog_events, start_model, state
@@ -54,7 +54,7 @@ async def catalog_replica() -> None:
     """Load the model, catch up with catalog and ads, then follow them for as long as we run.
 
     It runs from the start of the worker, before the worker joins its group: the group's
-    partitions come only once `state.ready` is set (streams/faust_compat.py `join_group_when`).
+    partitions come only once `state.ready` is set (streams/faust_compat.py, `join_group_when`).
     """
     record, published, control_end = await read_published()
     engine = await _load_first_model(record, published)
@@ -238,4 +238,5 @@ def _load_popularity(records: Sequence[Any]) -> None:
         engine.load_popularity(record.key.decode(), *read_key(record.value))
 
 
-join_group_when(app, state.ready, catalog_replica)
+start_with_consumer(app, catalog_replica)
+join_group_when(app, state.ready)
