@@ -26,10 +26,12 @@ app = faust.App(
     producer_max_request_size=8 * 1024 * 1024,
     broker_max_poll_interval=900.0,
     # A worker killed without leaving its group holds its partitions until this runs out; the
-    # others take them over after it. Heartbeats come from Faust's consumer thread, not the event
-    # loop, so a long encoder batch does not stop them, but on oversubscribed cores that thread
-    # still stalls for seconds while a worker starts or takes partitions over: below 15 s such
-    # workers were evicted at every rebalance (docs/operations.md#fail-over).
+    # others take them over after it (docs/operations.md#fail-over: about 2 s more). Heartbeats
+    # come from Faust's consumer thread, not the event loop, and the encoder and the ranking run
+    # in threads, so long batches do not stop them; a worker joins its group only once its model
+    # and catalogue are loaded (streams/replica.py), so no start-up stall counts against it
+    # either. At the default 6 s, the broker's minimum, two workers on two shared cores were not
+    # evicted once through signups, clicks and a fail-over; on oversubscribed cores raise it.
     broker_session_timeout=float(settings.session_timeout_s),
     # The survivors learn of a dead worker's eviction at their next heartbeat after it: at a
     # sixth of the timeout that adds at most a sixth to the fail-over (Kafka asks for a third
