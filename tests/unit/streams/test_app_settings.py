@@ -28,10 +28,10 @@ def test_a_rebalance_waits_for_the_running_batch_and_a_dead_worker_is_noticed_in
     env = {k: v for k, v in os.environ.items() if k in ("COLDSTART_STANDBY_REPLICAS",
                                                          "COLDSTART_SESSION_TIMEOUT_S")}
     assert not env, f"unset {sorted(env)} to run this test"
-    assert conf(tmp_path) == ["True", "6.0", "1.0", "0"]  # heartbeats at a sixth of it
+    assert conf(tmp_path) == ["True", "6.0", "0.5", "0"]  # heartbeats at a twelfth of it
 
 
 def test_standby_replicas_and_the_session_timeout_come_from_the_environment(
         tmp_path: Path) -> None:
     assert conf(tmp_path, COLDSTART_STANDBY_REPLICAS="1", COLDSTART_SESSION_TIMEOUT_S="15") == \
-        ["True", "15.0", "2.5", "1"]
+        ["True", "15.0", "1.25", "1"]
