@@ -16,7 +16,7 @@
 | COLDSTART_DELETION_BARRIER_MS | 604800000 (7 days) | how long a deletion is remembered: events of the user dated at or before it are dropped if they arrive within this time; at least the maximum lateness producers have |
 | COLDSTART_FORGET_MS | 600000 (10 minutes; at least 30000) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
 | COLDSTART_STANDBY_REPLICAS | 0 | standby copies of each per-user table partition kept warm on other workers (Faust's table_standby_replicas): faster fail-over, that much more disk and changelog reading |
-| COLDSTART_SESSION_TIMEOUT_S | 15 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (down to 6, the broker's default minimum, for a faster fail-over on cores that are not oversubscribed) |
+| COLDSTART_SESSION_TIMEOUT_S | 6 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (6 is the broker's default minimum; a fail-over takes about this plus 3 to 5 s; raise it on oversubscribed cores, where a stalled worker would be evicted) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 | COLDSTART_TS_PAST_DAYS | 3650 | a user event's `ts` may lie at most this many days before now |
 | COLDSTART_TS_FUTURE_S | 3600 | ... and at most this many seconds after now |
@@ -93,7 +93,7 @@ class Settings:
     deletion_barrier_ms: int = 7 * 86_400_000
     forget_ms: int = 600_000
     standby_replicas: int = 0
-    session_timeout_s: int = 15
+    session_timeout_s: int = 6
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -123,7 +123,7 @@ class Settings:
             deletion_barrier_ms=_int("COLDSTART_DELETION_BARRIER_MS", 7 * 86_400_000, minimum=1),
             forget_ms=_int("COLDSTART_FORGET_MS", 600_000, minimum=30_000),
             standby_replicas=_int("COLDSTART_STANDBY_REPLICAS", 0),
-            session_timeout_s=_int("COLDSTART_SESSION_TIMEOUT_S", 15, minimum=1),
+            session_timeout_s=_int("COLDSTART_SESSION_TIMEOUT_S", 6, minimum=1),
         )
 
     @property

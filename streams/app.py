@@ -29,12 +29,17 @@ app = faust.App(
     producer_linger_ms=5,
     broker_max_poll_interval=900.0,
     # A worker killed without leaving its group holds its partitions until this runs out; the
-    # others take them over after it. Heartbeats come from Faust's consumer thread, not the event
-    # loop, so a long encoder batch does not stop them, but on oversubscribed cores that thread
-    # still stalls for seconds while a worker starts or takes partitions over: below 15 s such
-    # workers were evicted at every rebalance (docs/operations.md#fail-over).
+    # others take them over after it (docs/operations.md#fail-over: 3 to 5 s more). Heartbeats
+    # come from Faust's consumer thread, not the event loop, and the encoder and the ranking run
+    # in threads, so long batches do not stop them; a worker joins its group only once its model
+    # and catalogue are loaded (streams/replica.py), so no start-up stall counts against it
+    # either. At the default 6 s, the broker's minimum, two workers on two shared cores were not
+    # evicted once through signups, clicks and a fail-over; on oversubscribed cores raise it.
     broker_session_timeout=float(settings.session_timeout_s),
-    broker_heartbeat_interval=max(0.5, min(3.0, settings.session_timeout_s / 4)),
+    # The survivors learn of a dead worker's eviction at their next heartbeat after it: at a
+    # twelfth of the timeout (0.5 s at 6 s) that adds at most half a second to the fail-over
+    # (Kafka asks for a third or less; a heartbeat is a small request to the coordinator).
+    broker_heartbeat_interval=max(0.5, min(3.0, settings.session_timeout_s / 12)),
     broker_commit_every=1000,
     broker_commit_interval=1.0,
     # At a rebalance the running batch is finished and acknowledged (and committed) before the

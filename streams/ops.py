@@ -29,7 +29,7 @@ from coldstart.errors import ConfigError
 from streams import metrics
 from streams.app import app, settings
 from streams.endpoint import client_id, is_stream_topic
-from streams.faust_compat import read_offsets
+from streams.faust_compat import read_offsets, start_with_consumer
 from streams.state import state
 from streams.topics import contract_name
 
@@ -196,9 +196,10 @@ def web_app() -> web.Application:
     return server
 
 
-@app.task
 async def operations_server() -> None:
-    """Serve the operations port for as long as the worker runs."""
+    """Serve the operations port for as long as the worker runs, from its start: /healthz
+    answers (and /readyz says not ready) while the model and the catalogue load, before the
+    worker joins its group."""
     runner = web.AppRunner(web_app(), access_log=None)
     await runner.setup()
     await web.SockSite(runner, SOCKET).start()
@@ -208,3 +209,6 @@ async def operations_server() -> None:
         await asyncio.Event().wait()  # until the worker stops and cancels its tasks
     finally:
         await runner.cleanup()
+
+
+start_with_consumer(app, operations_server)

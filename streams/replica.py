@@ -6,9 +6,11 @@ from a persistent per-model cache, so a restart re-embeds only what it has never
 shared models are read the same way: the `cooccurrence`, `popularity` and `feedback` tables'
 changelogs, written by their agents on whichever worker owns the partition, load into every
 worker's engine, so every worker ranks with the same learned state.
-Agents wait on `state.ready`, set once the replica has caught up with what all of these held at
-start. The model control topic is read here too: its last valid record picks the model at start
-(unless COLDSTART_MODEL is set), and later records switch the model (streams/model_switch.py).
+The worker joins its group (takes user partitions) only once `state.ready` is set, when the
+replica has caught up with what all of these held at start, so a joining worker never holds
+partitions it cannot serve yet; agents wait on it too. The model control topic is read here
+too: its last valid record picks the model at start (unless COLDSTART_MODEL is set), and later
+records switch the model (streams/model_switch.py).
 
 A record the catalogue cannot apply is a dead letter, never a crash (streams/guard.py): every
 worker re-reads these topics at every start, so one bad record must not stop them all. A deleted
@@ -36,6 +38,7 @@ from streams.agents.feedback import forget_counters, read_totals
 from streams.agents.popularity import forget_popularity, read_key
 from streams.app import app, settings
 from streams.dead_letters import send_dead_letter
+from streams.faust_compat import join_group_when, start_with_consumer
 from streams.guard import guarded
 from streams.model_switch import read_published, switcher
 from streams.state import apply_catalog_events, freeze_heap, start_model, state
@@ -47,9 +50,12 @@ BATCH = 256
 PROGRESS_S = 10.0
 
 
-@app.task
 async def catalog_replica() -> None:
-    """Load the model, catch up with catalog and ads, then follow them for as long as we run."""
+    """Load the model, catch up with catalog and ads, then follow them for as long as we run.
+
+    It runs from the start of the worker, before the worker joins its group: the group's
+    partitions come only once `state.ready` is set (streams/faust_compat.py, `join_group_when`).
+    """
     record, published, control_end = await read_published()
     engine = await _load_first_model(record, published)
     tables = {cooccurrence.changelog_topic_name: _load_cooccurrence,
@@ -231,3 +237,7 @@ def _load_popularity(records: Sequence[Any]) -> None:
     assert engine is not None
     for record in records:
         engine.load_popularity(record.key.decode(), *read_key(record.value))
+
+
+start_with_consumer(app, catalog_replica)
+join_group_when(app, state.ready)

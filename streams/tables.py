@@ -15,7 +15,7 @@ from coldstart.attribution import ServedLog
 from coldstart.ranking.profile import Profile
 from streams.admin import CHANGELOG_CONFIG
 from streams.app import app, settings
-from streams.faust_compat import ForgetfulStore, forgetful_store
+from streams.faust_compat import ForgetfulStore, forgetful_store, rocks_store
 
 # A local copy older than this may have missed tombstones the changelog no longer holds.
 ForgetfulStore.max_idle_s = int(CHANGELOG_CONFIG["delete.retention.ms"]) / 1000 / 2
@@ -24,7 +24,7 @@ ForgetfulStore.max_idle_s = int(CHANGELOG_CONFIG["delete.retention.ms"]) / 1000 
 def _table(name: str, help: str, per_user: bool = False) -> Any:
     return app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                      extra_topic_configs=CHANGELOG_CONFIG, help=help,
-                     store=forgetful_store(name) if per_user else None)
+                     store=forgetful_store(name) if per_user else rocks_store(name))
 
 
 profiles = _table("profiles", "user_id -> profile bytes (text and behaviour vectors, purchases, "

@@ -2,7 +2,8 @@
 
 Two `coldstart worker` processes in one group on four partitions; users sign up, search, click
 and purchase while one worker is SIGKILLed; then a third joins with an empty data directory and
-takes its share (its profiles rebuilt from the changelogs). Every signup, search and final click
+takes its share (its profiles rebuilt from the changelogs), each worker taking partitions only
+once its catalogue is ready. Every signup, search and final click
 is answered; no list offers back what its user purchased or interacted with lately, before the
 kill, after the fail-over or after the rebalance; and a new user's popularity-led list is the
 same whichever worker serves it (popularity is a table every worker follows). It proves what
@@ -46,6 +47,18 @@ POPULAR = "popular right now"
 def serving(worker: Worker) -> set[int]:
     """The user partitions the worker last said it serves (after its tables recovered)."""
     return harness.serving_partitions(worker.log_path) or set()
+
+
+def ready_before_serving(worker: Worker) -> None:
+    """The worker loaded its catalogue before it took any user partition: it joins its group
+    only once it can serve (streams/faust_compat.py `join_group_when`). One process writes its
+    log in order, so the lines' order is the order of the events."""
+    text = worker.log_path.read_text(errors="replace")
+    ready = text.find("coldstart: catalogue ready")
+    served = harness.SERVING.search(text)
+    assert served is not None, f"the worker never served:\n{worker.tail()}"
+    assert 0 <= ready < served.start(), \
+        f"the worker took partitions before its catalogue was ready:\n{worker.tail()}"
 
 
 def wait_serving(worker: Worker, want: Any, what: str) -> set[int]:
@@ -116,6 +129,8 @@ def test_workers_in_one_group_survive_a_kill_and_a_join_and_rank_alike(
         for worker in (a, b):  # both in the group, each with a share
             wait_serving(worker, lambda p: 0 < len(p) < PARTITIONS, "the split")
         assert serving(a) | serving(b) == set(range(PARTITIONS))
+        ready_before_serving(a)
+        ready_before_serving(b)
 
         # 1. Two workers; one is SIGKILLed while the users' events flow.
         t0 = now_ms() - 3_600_000
@@ -144,6 +159,7 @@ def test_workers_in_one_group_survive_a_kill_and_a_join_and_rank_alike(
         # 2. A third worker joins with an empty data directory and takes its share.
         c = worker_factory(settings("scale-c"))
         c_parts = wait_serving(c, bool, "the new worker's share")
+        ready_before_serving(c)  # so the survivor served those users until the newcomer could
         b_parts = wait_serving(b, lambda p: p and not p & c_parts, "the survivor's share")
         assert b_parts | c_parts == set(range(PARTITIONS))
         pipeline.send_mixed([(t, e, None) for t, e in views])

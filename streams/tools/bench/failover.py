@@ -3,7 +3,8 @@
 One probe user per partition views an item every PERIOD_S, before and after the kill. For the
 partitions the killed worker served (its last `serving user partitions` log line), the fail-over
 time is the kill to the first answer to a view sent after it; the survivors' partitions give
-the stall the rebalance costs everyone else.
+the stall the rebalance costs everyone else: the longest wait between their answers (or from the
+kill to the first one), probed until SETTLE_S after the dead worker's users are answered again.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from streams.tools.harness import serving_partitions
 PERIOD_S = 0.1  # a view per probe user this often: the figure's resolution
 WARM_S = 2.0  # probes answered before the kill, so the timing starts from a steady state
 TIMEOUT_S = 120.0
+SETTLE_S = 2.0  # probing goes on this long after every partition answered, to close the gaps
 
 Send = Callable[[Any, Ledger, str, str, dict[str, Any]], Awaitable[None]]
 Absorb = Callable[[Any, Ledger, float], Awaitable[list[str]]]
@@ -45,6 +47,9 @@ async def measure(run: Any, send: Send, absorb: Absorb, victim: int = -1) -> dic
     loop = asyncio.get_running_loop()
     killed_ms: float | None = None
     first: dict[int, float] = {}  # partition -> first answer received after the kill (ms)
+    received: dict[int, list[float]] = {}  # partition -> answers to views sent after the kill
+    seen: set[str] = set()
+    settled_at: float | None = None
     start = loop.time()
     item = run.items[0]
     n = 0
@@ -64,14 +69,20 @@ async def measure(run: Any, send: Send, absorb: Absorb, victim: int = -1) -> dic
         if killed_ms is not None:
             for answer in ledger.answers["clicks"]:
                 p = partition_of.get(answer.event_id, -1)
-                if p >= 0 and p not in first and sent_at[answer.event_id] >= killed_ms:
-                    first[p] = answer.received_ms
-            if len(first) == partitions or loop.time() - start > WARM_S + TIMEOUT_S:
+                if p < 0 or answer.event_id in seen or sent_at[answer.event_id] < killed_ms:
+                    continue
+                seen.add(answer.event_id)
+                received.setdefault(p, []).append(answer.received_ms)
+                first.setdefault(p, answer.received_ms)
+            if len(first) == partitions and settled_at is None:
+                settled_at = loop.time()
+            if (settled_at is not None and loop.time() - settled_at >= SETTLE_S) or \
+                    loop.time() - start > WARM_S + TIMEOUT_S:
                 break
     run.workers[victim].wait(30)
     after = {p: round((first[p] - killed_ms) / 1000, 2) for p in sorted(first)}
     dead = [after[p] for p in owned if p in after]
-    alive = [s for p, s in after.items() if p not in owned]
+    alive = [longest_gap(received[p], killed_ms) for p in after if p not in owned]
     return {"killed_worker": victim, "its_partitions": owned,
             "first_answer_s": {str(p): s for p, s in after.items()},
             "failover_s": max(dead) if len(dead) == len(owned) and owned else None,
@@ -79,6 +90,13 @@ async def measure(run: Any, send: Send, absorb: Absorb, victim: int = -1) -> dic
             "unanswered_partitions": [p for p in range(partitions) if p not in first],
             "session_timeout_s": run.settings.session_timeout_s,
             "standby_replicas": run.settings.standby_replicas}
+
+
+def longest_gap(received_ms: list[float], since_ms: float) -> float:
+    """The longest wait, in seconds, from `since_ms` to the first answer or between two answers."""
+    times = sorted(received_ms)
+    gaps = [b - a for a, b in zip([since_ms, *times], times)]
+    return round(max(gaps, default=0.0) / 1000, 2)
 
 
 def report(found: dict[str, Any]) -> str:

@@ -32,3 +32,13 @@ def test_the_report_says_the_fail_over_time_or_what_went_unanswered() -> None:
     assert "after 8.25 s" in failover.report(found)
     lost = {**found, "failover_s": None, "unanswered_partitions": [3]}
     assert "[3] got no answer" in failover.report(lost)
+
+
+def test_the_survivors_stall_is_their_longest_wait_between_answers_after_the_kill() -> None:
+    """Answered 0.1 s after the kill, then paused by the rebalance for 2.3 s: the stall is 2.3 s,
+    not the 0.1 s to the first answer."""
+    kill = 10_000.0
+    answers = [kill + 100, kill + 200, kill + 2_500, kill + 2_600]
+    assert failover.longest_gap(answers, kill) == 2.3
+    assert failover.longest_gap([kill + 900], kill) == 0.9
+    assert failover.longest_gap([], kill) == 0.0
