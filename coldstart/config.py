@@ -15,7 +15,7 @@
 | COLDSTART_HASH_KEY | (empty: development only) | secret key of the keyed hash (HMAC-SHA256) that stands for a user id where the id itself must not be kept: the deletion barrier, dead-letter keys; set the same secret on every worker (empty: the barrier hashes unkeyed, dead letters use a random secret kept in COLDSTART_DATA_DIR/hash_key) |
 | COLDSTART_DELETION_BARRIER_MS | 604800000 (7 days) | how long a deletion is remembered: events of the user dated at or before it are dropped if they arrive within this time; at least the maximum lateness producers have |
 | COLDSTART_FORGET_MS | 600000 (10 minutes; at least 30000) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
-| COLDSTART_STANDBY_REPLICAS | 0 | standby copies of each per-user table partition kept warm on other workers (Faust's table_standby_replicas): faster fail-over, that much more disk and changelog reading |
+| COLDSTART_STANDBY_REPLICAS | 1 | standby copies of each per-user table partition kept warm on other workers (Faust's table_standby_replicas; they forget a deleted user as the active copy does): faster fail-over, that much more disk and changelog reading; 0 turns them off |
 | COLDSTART_SESSION_TIMEOUT_S | 6 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (6 is the broker's default minimum; a fail-over takes about this plus 3 to 5 s; raise it on oversubscribed cores, where a stalled worker would be evicted) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 | COLDSTART_TS_PAST_DAYS | 3650 | a user event's `ts` may lie at most this many days before now |
@@ -92,7 +92,7 @@ class Settings:
     hash_key: str = field(default="", repr=False)  # a secret: never printed
     deletion_barrier_ms: int = 7 * 86_400_000
     forget_ms: int = 600_000
-    standby_replicas: int = 0
+    standby_replicas: int = 1
     session_timeout_s: int = 6
 
     @classmethod
@@ -122,7 +122,7 @@ class Settings:
             metrics_port=_port("COLDSTART_METRICS_PORT", 0),
             deletion_barrier_ms=_int("COLDSTART_DELETION_BARRIER_MS", 7 * 86_400_000, minimum=1),
             forget_ms=_int("COLDSTART_FORGET_MS", 600_000, minimum=30_000),
-            standby_replicas=_int("COLDSTART_STANDBY_REPLICAS", 0),
+            standby_replicas=_int("COLDSTART_STANDBY_REPLICAS", 1),
             session_timeout_s=_int("COLDSTART_SESSION_TIMEOUT_S", 6, minimum=1),
         )
 

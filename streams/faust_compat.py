@@ -22,6 +22,7 @@ import rocksdict
 from faust import stores
 from faust.stores import rocksdb as faust_rocksdb
 from faust.streams import Stream, _current_event
+from faust.tables.recovery import Recovery
 from faust.transport import consumer as base_consumer
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, EventT, StreamT
@@ -44,6 +45,9 @@ REACHES: tuple[tuple[Any, str], ...] = (
     (faust_rocksdb.Store, "_open_for_partition"),
     (base_consumer.Consumer, "_clean_unacked_messages"),
     (base_consumer.Consumer, "wait_empty"),
+    (faust_rocksdb.Store, "apply_changelog_batch"),
+    (Recovery, "flush_buffers"),
+    (Recovery, "buffers"),
 )
 
 
@@ -205,6 +209,11 @@ class ForgetfulStore(RocksStore):
 
     max_idle_s: float = 43_200.0  # set by streams/tables.py from the changelog policy
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # partition -> keys whose changelog tombstone was written here, until taken
+        self.tombstoned: dict[int, set[bytes]] = {}
+
     def revoke_partitions(self, table: Any, tps: set[TP]) -> None:
         super().revoke_partitions(table, tps)
         for tp in tps:
@@ -227,6 +236,19 @@ class ForgetfulStore(RocksStore):
     def _del(self, key: bytes) -> None:
         super()._del(key)
         self._key_index.pop(key, None)
+
+    def apply_changelog_batch(self, batch: Iterable[EventT], to_key: Callable[[Any], Any],
+                              to_value: Callable[[Any], Any]) -> None:
+        """Faust's write of changelog records into a partition this worker does not write
+        itself: a standby copy, or one it recovers. A tombstone there is a plain RocksDB delete
+        that leaves the old value in the files, so each tombstoned key is also noted, for
+        `take_tombstoned` (streams/forget.py compacts it out)."""
+        events = list(batch)
+        super().apply_changelog_batch(events, to_key, to_value)
+        for event in events:
+            message = event.message
+            if message.value is None and message.key is not None:
+                self.tombstoned.setdefault(message.partition, set()).add(message.key)
 
     def _local_partitions(self) -> list[int]:
         prefix = f"{self.basename}-"
@@ -273,6 +295,38 @@ def compact_keys(table: Any, partition: int, keys: Iterable[bytes]) -> None:
     db.flush()
     for key in keys:
         db.compact_range(key, key + b"\x00", options)
+
+
+def take_tombstoned(table: Any) -> dict[int, set[bytes]]:
+    """partition -> keys of a per-user table (ForgetfulStore) whose changelog tombstones were
+    written into this worker's copy (standby or recovering) since the last call."""
+    store = table.data
+    if not isinstance(store, ForgetfulStore) or not store.tombstoned:
+        return {}
+    taken = dict(store.tombstoned)
+    store.tombstoned.clear()
+    return taken
+
+
+def retake_tombstoned(table: Any, partition: int, keys: Iterable[bytes]) -> None:
+    """Note `keys` again for the next `take_tombstoned` (their compaction failed), while this
+    worker still holds a copy of the partition."""
+    store = table.data
+    if isinstance(store, ForgetfulStore) and partition in store._dbs:
+        store.tombstoned.setdefault(partition, set()).update(keys)
+
+
+def apply_buffered_changelogs(app: faust.App) -> None:
+    """Write the changelog records Faust's recovery holds in memory into the tables now.
+
+    A standby copy (and a recovering one) is written in batches of `standby_buffer_size`
+    records (1000 unless set, and the size a partition first had sticks for the process), and
+    a partial batch is written only at a rebalance or at the end of a recovery: on a quiet
+    table a deletion's tombstone would wait there, the old value in the standby's files,
+    indefinitely. `Recovery.flush_buffers` is what Faust itself calls at those points."""
+    recovery = cast(Any, app.tables).recovery  # TableManagerT does not declare it
+    if any(recovery.buffers.values()):
+        recovery.flush_buffers()
 
 
 def open_partitions(table: Any) -> set[int]:

@@ -13,6 +13,10 @@ After the users agent purges a deleted user (`forget`):
   each changelog partition it touched, which rolls the segment and makes it cleanable. A worker
   does the same once for every partition it gains, so a deletion whose worker died before its
   marker was due is still rolled by the partition's next owner.
+- Copies: a standby copy of a partition on another worker (COLDSTART_STANDBY_REPLICAS), or a
+  copy being recovered, takes the tombstone from the changelog as a plain delete. Every second
+  (`forget_copied_tombstones`) Faust's buffered changelog records are written into the tables,
+  and each key tombstoned that way is compacted out and its partition reopened, as above.
 
 Barriers (coldstart/privacy.py) live in the `deletions` table, keyed by the keyed hash of the
 user id, in the user's partition; expired ones are removed as their partition sees traffic.
@@ -30,13 +34,22 @@ from coldstart.events import now_ms
 from coldstart.privacy import Barrier, keyed_hash
 from streams.admin import changelog_roll_ms
 from streams.app import app, settings
-from streams.faust_compat import as_current, compact_keys, open_partitions, reopen
+from streams.faust_compat import (
+    apply_buffered_changelogs,
+    as_current,
+    compact_keys,
+    open_partitions,
+    reopen,
+    retake_tombstoned,
+    take_tombstoned,
+)
 from streams.tables import deletions, profiles, served
 
 log = logging.getLogger(__name__)
 NUDGE_KEY = b"\x00coldstart:roll"  # a key no table uses; its records are tombstones
 SWEEP_EVERY_S = 60.0
 _USER_TABLES = (profiles, served)
+_COPIED_TABLES = (profiles, served, deletions)  # every ForgetfulStore table
 _due: dict[tuple[str, int], float] = {}  # (changelog topic, partition) -> when to write (monotonic)
 _last_sweep: dict[int, float] = {}  # partition -> when its expired barriers were last removed
 _served: dict[str, set[int]] = {}  # changelog topic -> partitions open when last looked
@@ -111,6 +124,26 @@ async def forget(users: Mapping[str, EventT]) -> None:
             await loop.run_in_executor(None, compact_keys, table, partition, keys)
             reopen(table, partition)
             _due[(topic, partition)] = when  # the latest deletion's segment: later is safe
+
+
+@app.timer(interval=1.0)
+async def forget_copied_tombstones() -> None:
+    """Compact out of this worker's copies the keys their changelogs deleted since last time:
+    standby copies and recovering ones, which no `forget` call of this worker covers."""
+    apply_buffered_changelogs(app)
+    loop = asyncio.get_running_loop()
+    for table in _COPIED_TABLES:
+        for partition, keys in take_tombstoned(table).items():
+            keys.discard(NUDGE_KEY)
+            if not keys:
+                continue
+            try:
+                await loop.run_in_executor(None, compact_keys, table, partition, sorted(keys))
+                reopen(table, partition)
+            except Exception as exc:  # e.g. the partition's copy removed meanwhile: next time
+                log.warning("compacting %d tombstoned key(s) of %s[%d] failed (%s); retrying",
+                            len(keys), table.name, partition, type(exc).__name__)
+                retake_tombstoned(table, partition, keys)
 
 
 def barred_log(barred: Mapping[str, int]) -> None:

@@ -23,15 +23,15 @@ def conf(tmp_path: Path, **env: str) -> list[str]:
     return lines[-1].split()[1:]
 
 
-def test_a_rebalance_waits_for_the_running_batch_and_a_dead_worker_is_noticed_in_6_s(
+def test_a_rebalance_waits_for_the_running_batch_a_dead_worker_is_noticed_in_6_s_and_one_standby(
         tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k in ("COLDSTART_STANDBY_REPLICAS",
                                                          "COLDSTART_SESSION_TIMEOUT_S")}
     assert not env, f"unset {sorted(env)} to run this test"
-    assert conf(tmp_path) == ["True", "6.0", "0.5", "0"]  # heartbeats at a twelfth of it
+    assert conf(tmp_path) == ["True", "6.0", "0.5", "1"]  # heartbeats at a twelfth of it
 
 
 def test_standby_replicas_and_the_session_timeout_come_from_the_environment(
         tmp_path: Path) -> None:
-    assert conf(tmp_path, COLDSTART_STANDBY_REPLICAS="1", COLDSTART_SESSION_TIMEOUT_S="15") == \
-        ["True", "15.0", "1.25", "1"]
+    assert conf(tmp_path, COLDSTART_STANDBY_REPLICAS="0", COLDSTART_SESSION_TIMEOUT_S="15") == \
+        ["True", "15.0", "1.25", "0"]

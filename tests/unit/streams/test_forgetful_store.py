@@ -20,6 +20,7 @@ from streams.faust_compat import (
     forgetful_store,
     reopen,
     rocks_store,
+    take_tombstoned,
 )
 
 KEY = b"u-forget-me-1234"
@@ -55,6 +56,35 @@ def test_a_deleted_key_leaves_every_file_after_compaction_and_reopen(table: faus
     reopen(table, 0)
     assert files_holding(path, KEY) == []
     assert store._dbs[0].get(b"other-0007") == b"x" * 100  # the rest is untouched
+
+
+def changelog_event(table: faust.Table, offset: int, key: bytes, value: bytes | None) -> faust.Event:
+    topic = table.changelog_topic.get_topic_name()
+    message = faust.types.Message(topic, 1, offset, time.time(), 0, [], key, value, None,
+                                  tp=TP(topic, 1))
+    return faust.Event(table.app, key, value, [], message)
+
+
+def test_a_copy_written_from_the_changelog_notes_its_tombstones_for_compaction(
+        table: faust.Table) -> None:
+    """A standby (or recovering) copy takes a deletion as a plain delete: the key is noted,
+    once, and compacting it then leaves no trace in that copy's files."""
+    store = table.data
+    for i in range(200):
+        store._db_for_partition(1).put(f"other-{i:04d}".encode(), b"x" * 100)
+    store._db_for_partition(1).flush()
+    table.apply_changelog_batch([changelog_event(table, 0, KEY, b"profile bytes")])
+    store._db_for_partition(1).flush()
+    table.apply_changelog_batch([changelog_event(table, 1, b"other-0001", b"y"),
+                                 changelog_event(table, 2, KEY, None)])
+    path = Path(store.partition_path(1))
+    assert files_holding(path, KEY), "the tombstone alone leaves the value in the files"
+    noted = take_tombstoned(table)
+    assert noted == {1: {KEY}} and take_tombstoned(table) == {}
+    compact_keys(table, 1, noted[1])
+    reopen(table, 1)
+    assert files_holding(path, KEY) == []
+    assert store._dbs[1].get(b"other-0001") == b"y"
 
 
 def test_a_revoked_partition_leaves_no_copy_on_disk(table: faust.Table) -> None:
