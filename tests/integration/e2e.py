@@ -6,7 +6,8 @@ import subprocess
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from coldstart.config import Settings
 from coldstart.errors import ColdstartError
 from coldstart.events import now_ms
 from schemas.topics import OUTPUTS
+from streams.admin import ensure_topics
 from streams.tools import harness
-from streams.tools.replay import TOPIC_KEYS
+from streams.tools.models import fetch
+from streams.tools.replay import TOPIC_KEYS, replay
 from streams.tools.sample_data import SAMPLE_DIR
 
 WAIT = 90.0  # seconds an expected output may take on two shared, busy cores
@@ -394,3 +397,23 @@ def feedback_totals(raw: bytes | None) -> tuple[float, float]:
     assert raw is not None
     data = json.loads(raw)
     return data["shown"], data["clicked"]
+
+
+@contextmanager
+def fetched_model_pipeline(settings: Settings, worker_factory: Callable[[Settings], Worker],
+                           catalog_dir: Path, ready_timeout: float) -> Iterator[Pipeline]:
+    """A worker serving the fetched encoder `settings.model` (fetched into the data dir's registry
+    first) over the sample catalogue in `catalog_dir`, once it says the catalogue is ready."""
+    version = fetch(settings.model, root=settings.data_dir / "models")
+    ensure_topics(settings)
+    replay(catalog_dir / "catalog.jsonl", "catalog", settings=settings, quiet=True)
+    worker = worker_factory(settings)
+    pipeline = Pipeline(settings, worker)
+    lines = (catalog_dir / "catalog.jsonl").read_text(encoding="utf-8").splitlines()
+    pipeline._track("catalog", [json.loads(line) for line in lines])
+    try:
+        worker.wait_for_log("catalogue ready", ready_timeout)
+        assert version in worker.log()  # the fetched version is what it serves
+        yield pipeline
+    finally:
+        pipeline.close()

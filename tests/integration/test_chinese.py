@@ -1,19 +1,15 @@
 """Chinese end to end: the Chinese encoder fetched from Maven, the Chinese sample catalogue, a real worker."""
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import Pipeline, Worker, check_recommendation, new_id, search, signup
+from e2e import Pipeline, Worker, categories, check_recommendation, fetched_model_pipeline, new_id, search, signup
 
 from coldstart.config import Settings
-from streams.admin import ensure_topics
-from streams.tools.models import fetch
-from streams.tools.replay import replay
 from streams.tools.sample_data_zh import ZH_DIR
 
 pytestmark = pytest.mark.integration
@@ -30,26 +26,11 @@ def _zh(event: dict[str, Any]) -> dict[str, Any]:
 def zh_pipeline(broker: str, topic_prefix: str, worker_factory: Callable[[Settings], Worker],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A worker serving bge-small-zh-v15 (COLDSTART_MODEL names it) over the Chinese sample catalogue."""
-    data_dir = Path(tmp_path_factory.mktemp("zh-worker-data"))
-    version = fetch("bge-small-zh-v15", root=data_dir / "models")
     settings = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}zh{uuid.uuid4().hex[:4]}-",
-                        data_dir=data_dir, partitions=2, model="bge-small-zh-v15")
-    ensure_topics(settings)
-    replay(ZH_DIR / "catalog.jsonl", "catalog", settings=settings, quiet=True)
-    worker = worker_factory(settings)
-    pipeline = Pipeline(settings, worker)
-    catalog = [json.loads(line) for line in (ZH_DIR / "catalog.jsonl").read_text(encoding="utf-8").splitlines()]
-    pipeline._track("catalog", catalog)
-    try:
-        worker.wait_for_log("catalogue ready", READY_TIMEOUT)
-        assert version in worker.log()  # the fetched Chinese version is what it serves
+                        data_dir=Path(tmp_path_factory.mktemp("zh-worker-data")), partitions=2,
+                        model="bge-small-zh-v15")
+    with fetched_model_pipeline(settings, worker_factory, ZH_DIR, READY_TIMEOUT) as pipeline:
         yield pipeline
-    finally:
-        pipeline.close()
-
-
-def _categories(pipeline: Pipeline, rec: dict[str, Any], top: int) -> list[str]:
-    return [pipeline.items[i["item_id"]]["category"] for i in rec["items"][:top]]
 
 
 def test_a_chinese_description_gets_its_categorys_items_first(zh_pipeline: Pipeline) -> None:
@@ -57,7 +38,7 @@ def test_a_chinese_description_gets_its_categorys_items_first(zh_pipeline: Pipel
     rec = zh_pipeline.recommend(event)
     check_recommendation(zh_pipeline, rec, event, "signup")
     assert rec["model_version"].startswith("bge-small-zh-v15-")
-    assert _categories(zh_pipeline, rec, 5) == [RUNNING] * 5, [i["item_id"] for i in rec["items"]]
+    assert categories(zh_pipeline, rec, 5) == [RUNNING] * 5, [i["item_id"] for i in rec["items"]]
     titles = [zh_pipeline.items[i["item_id"]]["title"] for i in rec["items"][:3]]
     assert any("跑鞋" in t or "防雨外套" in t for t in titles), titles
 
@@ -68,4 +49,4 @@ def test_a_chinese_search_finds_what_it_names(zh_pipeline: Pipeline, query: str,
     event = search(new_id("zh-u"), query)
     rec = zh_pipeline.recommend(event, "searches")
     check_recommendation(zh_pipeline, rec, event, "search")
-    assert _categories(zh_pipeline, rec, 3) == [category] * 3
+    assert categories(zh_pipeline, rec, 3) == [category] * 3

