@@ -68,7 +68,7 @@ def evaluate_home_depot(
     `split="train"`, the train split's: see HomeDepot.train_queries)."""
     data = data or load_home_depot()
     names = rankers or (HOME_DEPOT_RANKERS if encoder is not None else ("popularity", "bm25"))
-    queries = _queries(data, split)[: limit_queries or None]
+    queries = split_queries(data, split)[: limit_queries or None]
     texts = [q.text for q in queries]
     results = {}
     for name, ranker in home_depot_rankers(data, names, encoder).items():
@@ -89,7 +89,8 @@ def evaluate_home_depot(
     return results
 
 
-def _queries(data: HomeDepot, split: str) -> list[Query]:
+def split_queries(data: HomeDepot, split: str) -> list[Query]:
+    """The evaluated queries of a split: the test queries, or (`"train"`) HomeDepot.train_queries."""
     if split not in SPLITS:
         raise ConfigError(f"expected split {' or '.join(SPLITS)}, got {split!r}")
     return data.test_queries if split == "test" else data.train_queries()

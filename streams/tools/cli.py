@@ -120,6 +120,10 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        from streams.tools.pipeline_eval import main as pipeline_eval_main
+
+        return pipeline_eval_main(args)
     from coldstart.evaluation.run import run_eval
 
     paths = run_eval(args.dataset, Path(args.out), model=args.model, limit=args.limit, split=args.split)
@@ -239,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--model", help="model version or path (default: current model)")
     embed.set_defaults(handler=_embed)
 
-    evaluate = sub.add_parser("eval", help="offline evaluation against baselines")
+    evaluate = sub.add_parser("eval", help="offline evaluation against baselines, or (--pipeline) "
+                                           "through a running worker")
     evaluate.add_argument("--dataset", choices=["home_depot", "movielens"], default="home_depot")
     evaluate.add_argument("--out", default="reports")
     evaluate.add_argument("--model", default=None)
@@ -247,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=["test", "train"], default="test",
                           help="Home Depot queries: test (the protocol's figures) or train (to choose "
                                "settings that involve no training without looking at the test split)")
+    evaluate.add_argument("--pipeline", action="store_true",
+                          help="Home Depot through a real broker and `coldstart worker` on fresh topics: "
+                               "each query a new user's first recommendations")
+    evaluate.add_argument("--as", dest="as_", choices=["signup", "search"], default="signup",
+                          help="with --pipeline: the query as a signup's description, or as a "
+                               "search by a user who never signed up")
     evaluate.set_defaults(handler=_eval)
 
     bench = sub.add_parser("bench", help="benchmarks: encoder, or the pipeline end to end")
