@@ -39,7 +39,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from coldstart.config import Settings
-from coldstart.errors import ColdstartError, ConfigError
+from coldstart.encoder.registry import resolve
+from coldstart.errors import ColdstartError, ConfigError, ModelError
 from coldstart.evaluation.datasets import HomeDepot, Query, load_home_depot
 from coldstart.evaluation.protocols import SPLITS, split_queries
 from coldstart.evaluation.report import code_commit
@@ -64,6 +65,7 @@ from streams.tools.harness import (
     start_worker,
     stop_worker,
 )
+from streams.tools.models import CATALOGUE, fetch
 
 WHO = "eval"
 MODES = ("signup", "search")
@@ -102,6 +104,22 @@ def catalog_events(data: HomeDepot) -> list[dict[str, Any]]:
     return [{"item_id": str(int(pid)), "title": text} for pid, text in zip(cat.ids, cat.texts)]
 
 
+def worker_model(model: str, registry: Path, run_registry: Path) -> str:
+    """COLDSTART_MODEL for the run's worker, whose registry (`run_registry`) starts empty: a
+    version of the caller's `registry` (a fine-tuned one) as its directory; a fetchable
+    catalogue encoder registered in the run's registry (from the local model cache after its
+    first fetch) and named; anything else as given (a model directory); "" stays the default."""
+    if not model:
+        return ""
+    try:
+        return str(resolve(model, registry))
+    except ModelError:
+        pass
+    if model in CATALOGUE:
+        fetch(model, root=run_registry)
+    return model
+
+
 def reason_kind(reason: str) -> str:
     """The kind of a served reason sentence (coldstart.ranking.explain writes them all)."""
     fixed = {EXPLORE: EXPLORE_KIND, POPULAR: POPULAR_KIND, NEW: NEW_KIND}
@@ -121,8 +139,10 @@ def evaluate(base: Settings, options: Options, data: HomeDepot | None = None) ->
     queries = split_queries(data, options.split)[: options.limit or None]
     data_dir = Path(tempfile.mkdtemp(prefix="coldstart-eval-"))
     settings = replace(base, topic_prefix=f"{base.topic_prefix}eval-{uuid.uuid4().hex[:6]}-",
-                       data_dir=data_dir, model=options.model or base.model)
+                       data_dir=data_dir)
     try:
+        settings = replace(settings, model=worker_model(options.model or base.model,
+                                                        base.data_dir / "models", data_dir / "models"))
         share_vector_cache(data_dir, who=WHO)
         ensure_topics(settings)
         asked, ready = asyncio.run(_run(settings, catalog_events(data), queries, options))
@@ -170,7 +190,7 @@ def _wait_ready(worker: subprocess.Popen[bytes], log: Path, items: int,
         text = log.read_text(errors="replace") if log.exists() else ""
         line = next((x for x in reversed(text.splitlines()) if "catalogue ready" in x), None)
         if line is not None:
-            return {"line": line.split("coldstart: ", 1)[-1],
+            return {"line": line.split("coldstart: ", 1)[-1].strip(),
                     "seconds": round(time.monotonic() - started, 1)}
         if worker.poll() is not None:
             raise ColdstartError(f"the worker exited with code {worker.returncode} before its "
