@@ -32,7 +32,7 @@ def home_depot_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list
     rows, uid = [], {t: 100001 + n for n, t in enumerate(titles)}
     for t in titles:  # every product in the catalogue; terms rated 1.0 are no query
         rows.append((uid[t], t, f"filler {uid[t]}", 1.0))
-    for n, q in enumerate(queries):
+    for q in queries:
         rows.append((uid[q], q, q, 3.0))
         other = titles[(titles.index(q) + 7) % len(titles)]
         rows.append((uid[other], other, q, 2.0))
