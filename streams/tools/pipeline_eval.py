@@ -134,7 +134,7 @@ def evaluate(base: Settings, options: Options, data: HomeDepot | None = None) ->
         raise ConfigError(f"expected --as {' or '.join(MODES)}, got {options.mode!r}")
     if options.split not in SPLITS:
         raise ConfigError(f"expected split {' or '.join(SPLITS)}, got {options.split!r}")
-    started, load_start = time.monotonic(), _load()
+    started, load_start, commit = time.monotonic(), _load(), code_commit()  # the code that runs
     data = data or load_home_depot()
     queries = split_queries(data, options.split)[: options.limit or None]
     data_dir = Path(tempfile.mkdtemp(prefix="coldstart-eval-"))
@@ -149,7 +149,7 @@ def evaluate(base: Settings, options: Options, data: HomeDepot | None = None) ->
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         delete_topics(settings, who=WHO)
-    return _result(settings, options, data, queries, asked, ready,
+    return _result(settings, options, data, queries, asked, ready, commit,
                    {"load_start": load_start, "load_end": _load(),
                     "seconds": round(time.monotonic() - started, 1)})
 
@@ -253,7 +253,8 @@ async def _ask(producer: AIOKafkaProducer, tap: OutputTap, worker: subprocess.Po
 
 
 def _result(settings: Settings, options: Options, data: HomeDepot, queries: list[Query],
-            asked: Asked, ready: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
+            asked: Asked, ready: dict[str, Any], commit: str | None,
+            machine: dict[str, Any]) -> dict[str, Any]:
     lists = [_product_ids(a) for a in asked.answers]
     scores = score_lists(lists, queries, settings.top_k)
     kinds: Counter[str] = Counter()
@@ -270,7 +271,7 @@ def _result(settings: Settings, options: Options, data: HomeDepot, queries: list
               "missing": scores["missing"], "dead_letters": asked.dead_letters,
               "items": len(data.catalogue)}
     meta = {
-        "commit": code_commit(), "dataset": "home_depot", "split": options.split,
+        "commit": commit, "dataset": "home_depot", "split": options.split,
         "as": options.mode, "limit": options.limit or None,
         "model": options.model or "(fresh install default)", "model_version": versions,
         "settings": {"explore_rate": settings.explore_rate, "top_k": settings.top_k,
