@@ -53,8 +53,9 @@ def read_onnx(path: Path) -> Any:
         raise ModelError(f"cannot read the ONNX model {path}: {type(err).__name__}: {err}") from err
 
 
-def bert_graph(model: Any, where: str = "the ONNX model", fp32_hint: str = "") -> BertGraph:
-    """Map a BERT graph's initializers onto BertModel's parameters; ModelError for an int8 or unknown graph."""
+def bert_graph(model: Any, where: str = "the ONNX model", fp32_hint: str = "", exported: bool = False) -> BertGraph:
+    """Map a BERT graph's initializers onto BertModel's parameters; ModelError for an int8 or unknown graph,
+    or (unless `exported`) a fine-tuned export, whose head BertModel has no place for."""
     from onnx import numpy_helper
 
     graph = model.graph
@@ -63,6 +64,9 @@ def bert_graph(model: Any, where: str = "the ONNX model", fp32_hint: str = "") -
         raise ModelError(f"{where} is an int8 graph ({', '.join(quantised)}): it has no fp32 weights to load into "
                          f"torch{fp32_hint}; a head-only fine-tune (--lora-r 0 --head) can still train on it")
     inits = {init.name: init for init in graph.initializer}
+    if "coldstart.head.weight" in inits and not exported:  # coldstart.encoder.onnx_export's head: not a BertModel part
+        raise ModelError(f"{where} is a fine-tuned export (a head on the encoder's graph), not a fetched "
+                         "encoder: fine-tune its base instead")
     produced = {out: node for node in graph.node for out in node.output}
     state: dict[str, np.ndarray] = {}
     sources: dict[str, tuple[str, bool]] = {}
