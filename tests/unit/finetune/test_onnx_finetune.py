@@ -79,3 +79,22 @@ def test_export_refuses_a_version_without_an_onnx_base(tmp_path: Path) -> None:
     (tmp_path / "v1" / "manifest.json").write_text(json.dumps({"name": "all-MiniLM-L6-v2-ft", "base": "", "kind": "head"}))
     with pytest.raises(ModelError, match="not built on a fetched ONNX encoder"):
         export_version("v1", tmp_path)
+
+
+def test_cli_fine_tunes_a_fetched_model_by_name_and_exports_it(fetched_models: Callable[[str], Path], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`coldstart finetune --base <fetched name> --lora-r 0 --head` then `coldstart model export V --int8`."""
+    from streams.tools.cli import main as cli_main
+
+    root = fetched_models("all-minilm-l6-v2").parent
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"text": p.text, "item_text": p.item}) + "\n" for p in tiny_pairs()))
+    assert cli_main(["finetune", "--pairs", str(pairs), "--base", "all-minilm-l6-v2", "--out", str(root),
+                     "--lora-r", "0", "--head", "--lr", "1e-2", "--batch-size", "8", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = registry.manifest(printed["model_version"], root)
+    assert manifest["runtime"] == "onnx" and manifest["base"] == str(fetched_models("all-minilm-l6-v2").resolve())
+    assert cli_main(["model", "export", printed["model_version"], "--int8", "--root", str(root)]) == 0
+    exported = capsys.readouterr().out.split()[1]
+    assert registry.manifest(exported, root)["int8"] is True
+    assert isinstance(load_model(str(registry.resolve(exported, root)), cache_size=0), OnnxEncoder)
