@@ -98,3 +98,30 @@ def test_cli_fine_tunes_a_fetched_model_by_name_and_exports_it(fetched_models: C
     exported = capsys.readouterr().out.split()[1]
     assert registry.manifest(exported, root)["int8"] is True
     assert isinstance(load_model(str(registry.resolve(exported, root)), cache_size=0), OnnxEncoder)
+
+
+def test_a_fine_tuned_onnx_version_is_served_without_torch(fetched_models: Callable[[str], Path]) -> None:
+    """The worker's model loader, with a head-on-ONNX version: vectors come, torch and transformers never load."""
+    import os
+    import subprocess
+    import sys
+
+    base = fetched_models("all-minilm-l6-v2-q")
+    config = FinetuneConfig(lora_r=0, head=True, batch_size=8, lr=1e-2, val_fraction=0.0)
+    path = registry.resolve(save(finetune(tiny_pairs(), config, base=str(base), progress=False), base.parent),
+                            base.parent)
+    script = f"""
+import sys
+import streams.worker
+from streams.state import load_model
+encoder = load_model({str(path)!r})
+assert encoder.encode_users(["light shoes for a half marathon"]).shape == (1, encoder.dim)
+assert encoder.encode_items(["trail running shoes"]).shape == (1, encoder.dim)
+print(encoder.version, "torch" in sys.modules, "transformers" in sys.modules)
+"""
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(repo), "COLDSTART_DATA_DIR": str(base.parent.parent / "data")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=repo,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == [path.name, "False", "False"]
