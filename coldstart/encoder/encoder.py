@@ -13,7 +13,15 @@ import torch
 from torch import nn
 
 from coldstart.encoder.cached import CachedEncoder, length_batches
-from coldstart.encoder.modules import Head, Transformer, build_pipeline, default_model_path, item_base, transformer_of
+from coldstart.encoder.modules import (
+    ClsPooling,
+    Head,
+    Transformer,
+    build_pipeline,
+    default_model_path,
+    item_base,
+    transformer_of,
+)
 from coldstart.encoder.reranker import NAME_SUFFIX, has_reranker, load_reranker, reranker_digest
 from coldstart.encoder.threads import torch_threads
 from coldstart.errors import ModelError
@@ -49,6 +57,7 @@ class Encoder(CachedEncoder):
                          reranker=reranker)
         self.pipeline = pipeline
         self.transformer: Transformer = transformer
+        self.query_prefix, self.passage_prefix = transformer.query_prefix, transformer.passage_prefix
 
     def with_cache_size(self, cache_size: int) -> Encoder:
         """The same model behind a fresh cache (0 disables it, e.g. for benchmarks)."""
@@ -110,7 +119,12 @@ def _content_hash(pipeline: nn.Sequential, recipe: str = "") -> str:
     digest = hashlib.sha256()
     config = transformer_of(pipeline).model.config
     arch = {key: getattr(config, key, None) for key in _ARCH_KEYS}
-    described = {"arch": arch, "max_seq_length": transformer_of(pipeline).max_seq_length, "quantize": recipe}
+    transformer = transformer_of(pipeline)
+    described: dict[str, object] = {"arch": arch, "max_seq_length": transformer.max_seq_length, "quantize": recipe}
+    pooling = "cls" if any(isinstance(module, ClsPooling) for module in pipeline) else "mean"
+    if pooling != "mean" or transformer.query_prefix or transformer.passage_prefix:  # a fetched model's maths
+        described["serving"] = {"pooling": pooling, "query_prefix": transformer.query_prefix,
+                                "passage_prefix": transformer.passage_prefix}
     digest.update(json.dumps(described, sort_keys=True).encode())
     for key, tensor in sorted(pipeline.state_dict().items()):
         digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from coldstart.encoder.manifest import manifest_runtime
 from coldstart.errors import ModelError
 
 Features = dict[str, torch.Tensor]
@@ -24,11 +25,14 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 class Transformer(nn.Module):
     """A Hugging Face model and its tokenizer; adds `token_embeddings` to the features."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_seq_length: int = 256) -> None:
+    def __init__(self, model: Any, tokenizer: Any, max_seq_length: int = 256, query_prefix: str = "",
+                 passage_prefix: str = "") -> None:
         super().__init__()
         self.model: Any = model  # a transformers PreTrainedModel (or a peft wrapper of one)
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
+        # the model's instructions for each side (bge's, e5's), as in a fetched version's manifest
+        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
 
     @property
     def dim(self) -> int:
@@ -56,6 +60,13 @@ class MeanPooling(nn.Module):
         summed = (tokens * mask).sum(dim=1)
         counts = mask.sum(dim=1).clamp(min=1e-9)
         return {**features, "sentence_embedding": summed / counts}
+
+
+class ClsPooling(nn.Module):
+    """The first ([CLS]) token's embedding, as bge models are pooled."""
+
+    def forward(self, features: Features) -> Features:
+        return {**features, "sentence_embedding": features["token_embeddings"][:, 0]}
 
 
 class Head(nn.Module):
@@ -112,6 +123,10 @@ def build_pipeline(spec: str) -> tuple[nn.Sequential, str, str]:
     if not spec:
         return _hf_pipeline(str(default_model_path()), DEFAULT_NAME)
     path = Path(spec).expanduser()
+    if manifest_runtime(path) == "onnx":  # a fetched fp32 ONNX encoder, its weights read into torch
+        from coldstart.encoder.onnx_torch import onnx_pipeline
+
+        return onnx_pipeline(path)
     if (path / "manifest.json").is_file():
         return _version_pipeline(path)
     if path.is_dir():

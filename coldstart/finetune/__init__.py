@@ -14,6 +14,7 @@ __all__ = ["FinetuneConfig", "FinetuneResult", "Pair", "catalog_items", "finetun
 
 def save(result: FinetuneResult, root: Path | str | None = None, extra: dict[str, Any] | None = None) -> str:
     """Save a fine-tuning result as a model version (see coldstart.encoder.registry); return its id."""
+    from coldstart.encoder.modules import Transformer
     from coldstart.encoder.registry import save_version
     from coldstart.finetune.adapters import save_trained
 
@@ -27,6 +28,10 @@ def save(result: FinetuneResult, root: Path | str | None = None, extra: dict[str
         "data": {**result.counts, **(extra or {})},
         "metrics": {"validation": result.history, "best": result.best},
     }
+    if not isinstance(result.pipeline[0], Transformer):  # a head on a fetched ONNX version's frozen features
+        from coldstart.finetune.export import save_onnx_head
+
+        return save_onnx_head(result, manifest, root)
     return save_version(lambda d: save_trained(result.pipeline, d), manifest, root)
 
 

@@ -15,11 +15,12 @@ from coldstart.finetune.pairs import Pair
 
 
 class Tower:
-    """Texts -> unit vectors: the live pipeline, or cached base vectors through `modules` (head, normalise)."""
+    """Texts -> unit vectors: the live pipeline (after the side's `prefix`, a fetched model's instruction),
+    or cached base vectors (embedded with it) through `modules` (head, normalise)."""
 
     def __init__(self, pipeline: nn.Sequential | None = None, cached: Mapping[str, torch.Tensor] | None = None,
-                 modules: nn.Sequential | None = None) -> None:
-        self.pipeline, self.cached, self.modules = pipeline, cached, modules
+                 modules: nn.Sequential | None = None, prefix: str = "") -> None:
+        self.pipeline, self.cached, self.modules, self.prefix = pipeline, cached, modules, prefix
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         distinct = list(dict.fromkeys(texts))
@@ -29,7 +30,8 @@ class Tower:
                 out = self.modules({"sentence_embedding": out})["sentence_embedding"]
         else:
             assert self.pipeline is not None
-            out = self.pipeline(transformer_of(self.pipeline).tokenize(distinct))["sentence_embedding"]
+            prefixed = [self.prefix + t for t in distinct] if self.prefix else distinct
+            out = self.pipeline(transformer_of(self.pipeline).tokenize(prefixed))["sentence_embedding"]
         row = {t: i for i, t in enumerate(distinct)}
         return out[[row[t] for t in texts]]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,8 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from coldstart.encoder.cached import CachedEncoder
 from coldstart.encoder.encoder import Encoder, load_encoder
-from coldstart.encoder.modules import transformer_of
+from coldstart.encoder.loader import load_model
+from coldstart.encoder.modules import Normalize, Transformer, transformer_of
+from coldstart.encoder.onnx_backend import is_onnx_version
 from coldstart.errors import ConfigError
 from coldstart.finetune import objectives as O
 from coldstart.finetune.adapters import add_lora, freeze_base, identity_head, with_head
@@ -92,6 +95,8 @@ def finetune(pairs: Sequence[Pair], config: FinetuneConfig = FinetuneConfig(), b
              progress: bool = True, base_vectors: Mapping[str, np.ndarray] | None = None) -> FinetuneResult:
     """Train LoRA adapters and/or a head on `pairs` (label > 0.5 is a positive) from the `base` model.
 
+    `base` may be a fetched ONNX version: fp32 ones load into torch for LoRA (coldstart.encoder.onnx_torch);
+    with lora_r 0, any one (int8 too) gives frozen features through ONNX Runtime and only the head trains.
     `base_vectors` (text -> the base model's unit vector, e.g. a catalogue's cached vectors) spares
     re-embedding those texts where the base's vectors are used (head-only, or the item side of towers="query")."""
     torch.set_num_threads(config.threads)
@@ -105,20 +110,35 @@ def finetune(pairs: Sequence[Pair], config: FinetuneConfig = FinetuneConfig(), b
     if not positives:
         raise ConfigError(f"expected positive pairs (label > 0.5) to train on, got none among {len(pairs)} pairs")
 
-    start = load_encoder(base, threads=config.threads, cache_size=0)
     query_only = config.towers == "query"
-    need = ({p.item for p in pairs} if query_only or config.lora_r <= 0 else set()) | (
-        {p.text for p in pairs} if config.lora_r <= 0 else set())
-    cached = _base_vectors(start, sorted(need), base_vectors or {}, progress)
-    pipeline = start.pipeline
+    if config.lora_r <= 0 and is_onnx_version(base):  # frozen ONNX features (fp32 or int8): only the head is torch
+        if query_only:
+            raise ConfigError("a head on a fetched ONNX version is served as one ONNX graph for both sides: "
+                              "expected towers='both' (--towers both), got 'query'")
+        start: CachedEncoder = load_model(base, threads=config.threads, cache_size=0)
+        pipeline = nn.Sequential(Normalize())
+    else:
+        start = load_encoder(base, threads=config.threads, cache_size=0)
+        assert isinstance(start, Encoder)
+        pipeline = start.pipeline
+    items_needed = {p.item for p in pairs} if query_only or config.lora_r <= 0 else set()
+    texts_needed = {p.text for p in pairs} if config.lora_r <= 0 else set()
+    known = base_vectors or {}  # a catalogue's item vectors (and, without prefixes, the search terms')
+    item_cached = _base_vectors(start.encode_items, start.dim, sorted(items_needed), known, progress)
+    text_cached = _base_vectors(start.encode_users, start.dim, sorted(texts_needed),
+                                known if start.query_prefix == start.passage_prefix else {}, progress)
     if config.lora_r > 0:
         add_lora(transformer_of(pipeline), config.lora_r, config.lora_alpha, config.lora_targets, config.lora_layers)
     if config.head:
         pipeline = with_head(pipeline, identity_head(start.dim))
     params = freeze_base(pipeline)
-    texts = (O.Tower(cached=cached, modules=nn.Sequential(*list(pipeline)[-2:])) if config.lora_r <= 0
-             else O.Tower(pipeline))
-    items = O.Tower(cached=cached) if query_only else texts
+    tail = nn.Sequential(*list(pipeline)[-2:])  # head, normalise: what runs on cached base vectors
+    if config.lora_r <= 0:
+        texts = O.Tower(cached=text_cached, modules=tail)
+        items = O.Tower(cached=item_cached) if query_only else O.Tower(cached=item_cached, modules=tail)
+    else:
+        texts = O.Tower(pipeline, prefix=start.query_prefix)
+        items = O.Tower(cached=item_cached) if query_only else O.Tower(pipeline, prefix=start.passage_prefix)
 
     result = FinetuneResult(pipeline, config, base or "", start.version, counts={
         "pairs": len(pairs), "train_positives": len(positives), "train_negatives": len(train) - len(positives),
@@ -128,13 +148,14 @@ def finetune(pairs: Sequence[Pair], config: FinetuneConfig = FinetuneConfig(), b
     return result
 
 
-def _base_vectors(base: Encoder, texts: Sequence[str], known: Mapping[str, np.ndarray],
-                  progress: bool) -> dict[str, torch.Tensor]:
-    """The base model's vectors of `texts`, those in `known` taken from it (a bias-free head on them equals
-    the full pipeline's output, since only a unit vector's direction is kept)."""
+def _base_vectors(embed: Callable[..., np.ndarray], dim: int, texts: Sequence[str],
+                  known: Mapping[str, np.ndarray], progress: bool) -> dict[str, torch.Tensor]:
+    """The base model's vectors of `texts` (`embed`: its users' or items' side, with that side's prefix),
+    those in `known` taken from it (a bias-free head on them equals the full pipeline's output, since only
+    a unit vector's direction is kept)."""
     missing = [t for t in texts if t not in known]
-    vectors = base.encode(missing, batch_size=128, show_progress=progress) if missing else np.zeros((0, base.dim))
-    out = {t: torch.from_numpy(v) for t, v in zip(missing, vectors)}
+    vectors = embed(missing, batch_size=128, show_progress=progress) if missing else np.zeros((0, dim))
+    out = {t: torch.from_numpy(np.asarray(v, dtype=np.float32)) for t, v in zip(missing, vectors)}
     out.update({t: torch.as_tensor(np.asarray(known[t], dtype=np.float32)) for t in texts if t in known})
     return out
 
@@ -164,8 +185,10 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
     total = per_epoch * config.epochs
     optimiser = torch.optim.AdamW(params, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_linear(total))
-    transformer = transformer_of(pipeline)
-    saved_len, transformer.max_seq_length = transformer.max_seq_length, config.max_seq_length
+    transformer = transformer_of(pipeline) if isinstance(pipeline[0], Transformer) else None  # None: frozen ONNX
+    saved_len = transformer.max_seq_length if transformer is not None else 0
+    if transformer is not None:
+        transformer.max_seq_length = config.max_seq_length
     try:
         pipeline.eval()
         result.history.append({"step": 0, **validate()})  # the base model, for comparison
@@ -192,7 +215,8 @@ def _train(result: FinetuneResult, train: list[Pair], positives: list[Pair], val
         bar.close()
         result.chosen_step = stopping.finish(step)  # never validated: the last weights
     finally:
-        transformer.max_seq_length = saved_len
+        if transformer is not None:
+            transformer.max_seq_length = saved_len
         pipeline.eval()
 
 

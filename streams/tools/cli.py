@@ -103,6 +103,12 @@ def _model(args: argparse.Namespace) -> int:
 
         print(f"registered {fetch(args.version, root=args.root)}")
         return 0
+    if args.action == "export":
+        from coldstart.finetune.export import export_version
+
+        version = export_version(args.version, root=args.root, int8=args.int8)
+        print(f"registered {version} (ONNX{' int8' if args.int8 else ''}; `coldstart model use {version}` serves it)")
+        return 0
     from streams.tools.publish import publish
 
     event = publish(args.version, root=args.root)
@@ -229,10 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.set_defaults(handler=_finetune)
 
     model = sub.add_parser("model", help="model versions: list them, fetch a catalogue encoder, "
-                                         "or switch every worker")
-    model.add_argument("action", choices=["use", "list", "fetch"])
-    model.add_argument("version", nargs="?", help="use: a version id (or its hash suffix); "
+                                         "export a fine-tune of one to ONNX, or switch every worker")
+    model.add_argument("action", choices=["use", "list", "fetch", "export"])
+    model.add_argument("version", nargs="?", help="use, export: a version id (or its hash suffix); "
                                                   "fetch: a catalogue name (see list)")
+    model.add_argument("--int8", action="store_true",
+                       help="export: quantise to dynamic int8 (onnxruntime.quantization)")
     model.add_argument("--root", default=None, help="models directory (default DATA_DIR/models)")
     model.set_defaults(handler=_model)
 

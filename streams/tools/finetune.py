@@ -72,16 +72,26 @@ def load_pairs(args: argparse.Namespace, logged: Logged | None = None
     titles = {int(pid): text for pid, text in zip(data.catalogue.ids, data.catalogue.texts)}
     vectors = None
     if args.lora_r <= 0 or args.towers == "query":  # base vectors used: the catalogue's, shared with eval's cache
-        from coldstart.encoder.encoder import load_encoder
+        from coldstart.encoder.loader import load_model
         from coldstart.evaluation.vector_cache import item_vectors
 
-        base = load_encoder(args.base or None, threads=args.threads, cache_size=0)
+        base = load_model(base_spec(args), threads=args.threads, cache_size=0)
         vectors = dict(zip(data.catalogue.texts, item_vectors(base, data.catalogue)))
-        if args.lora_r <= 0:  # the search terms go through the base too: cache them the same way
+        if args.lora_r <= 0 and base.query_prefix == base.passage_prefix:  # terms through the base too: cached alike
             terms = sorted({term.strip() for term, _, _ in data.train})
             ids = np.arange(len(terms), dtype=np.int64)
             vectors.update(zip(terms, item_vectors(base, Catalogue("home_depot_train_terms", ids, terms))))
     return home_depot_pairs(data.train, titles), {"source": "home_depot:train"}, vectors
+
+
+def base_spec(args: argparse.Namespace) -> str | None:
+    """--base as a model spec: a registered version (a fetched encoder's name, say) as its directory."""
+    if not args.base:
+        return None
+    from coldstart.encoder import registry as model_registry
+
+    spec = model_registry.model_spec(args.base, args.out)
+    return str(Path(spec).resolve()) if spec and Path(spec).is_dir() else spec  # the manifest names it from anywhere
 
 
 def config_from(args: argparse.Namespace) -> FinetuneConfig:
@@ -112,7 +122,7 @@ def run(args: argparse.Namespace, logged: Logged | None = None) -> dict[str, Any
     pairs, source, vectors = load_pairs(args, logged)
     if not pairs:
         raise ConfigError("expected training pairs, got none")
-    result = finetune(pairs, config_from(args), base=args.base or None, progress=not args.quiet,
+    result = finetune(pairs, config_from(args), base=base_spec(args), progress=not args.quiet,
                       base_vectors=vectors)
     version = save(result, args.out, extra=source)
     if args.set_current:
