@@ -16,7 +16,7 @@
 | COLDSTART_DELETION_BARRIER_MS | 604800000 (7 days) | how long a deletion is remembered: events of the user dated at or before it are dropped if they arrive within this time; at least the maximum lateness producers have |
 | COLDSTART_FORGET_MS | 600000 (10 minutes; at least 30000) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
 | COLDSTART_STANDBY_REPLICAS | 1 | standby copies of each per-user table partition kept warm on other workers (Faust's table_standby_replicas; they forget a deleted user as the active copy does): faster fail-over, that much more disk and changelog reading; 0 turns them off |
-| COLDSTART_SESSION_TIMEOUT_S | 6 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (6 is the broker's default minimum; a fail-over takes about this plus 3 to 5 s; raise it on oversubscribed cores, where a stalled worker would be evicted) |
+| COLDSTART_SESSION_TIMEOUT_S | 6 | seconds the group waits for a silent worker's heartbeats before giving its partitions to the others (6 is the broker's default minimum; a fail-over takes about this plus up to 2.5 s; raise it on oversubscribed cores, where a stalled worker would be evicted) |
 | COLDSTART_RERANK_DEPTH | 30 | top items of a signup's or search's hybrid list that the model version's re-ranker re-reads (0: none; no effect without a re-ranker) |
 | COLDSTART_TS_PAST_DAYS | 3650 | a user event's `ts` may lie at most this many days before now |
 | COLDSTART_TS_FUTURE_S | 3600 | ... and at most this many seconds after now |

@@ -29,7 +29,7 @@ app = faust.App(
     producer_linger_ms=5,
     broker_max_poll_interval=900.0,
     # A worker killed without leaving its group holds its partitions until this runs out; the
-    # others take them over after it (docs/operations.md#fail-over: 3 to 5 s more). Heartbeats
+    # others take them over after it (docs/operations.md#fail-over: up to 2.5 s more). Heartbeats
     # come from Faust's consumer thread, not the event loop, and the encoder and the ranking run
     # in threads, so long batches do not stop them; a worker joins its group only once its model
     # and catalogue are loaded (streams/replica.py), so no start-up stall counts against it

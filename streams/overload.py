@@ -36,10 +36,14 @@ OWED_PER_BATCH = 256  # caught up or idle: owed lists per engine call
 LAG_S = 0.25  # a record this old when its batch starts: behind (the click-to-list target)
 
 
-def lag_s(batch: Sequence[EventT]) -> float:
-    """Seconds since the batch's oldest record was produced (its Kafka timestamp)."""
+def lag_s(batch: Sequence[EventT], since: float = 0.0) -> float:
+    """Seconds since the batch's oldest record was produced (its Kafka timestamp), or since
+    `since` (epoch seconds: when this worker last resumed its streams after a rebalance) if
+    that is later. Records that waited for a rebalance, such as a dead worker's backlog at a
+    fail-over, say nothing of this worker falling behind; treated as lag they would defer every
+    list of the first batches after it by OWED_S, the users just handed over included."""
     stamps = [e.message.timestamp for e in batch if e.message.timestamp]
-    return time.time() - min(stamps) if stamps else 0.0
+    return time.time() - max(min(stamps), since) if stamps else 0.0
 
 
 @dataclass

@@ -18,7 +18,7 @@ from faust.types import EventT, StreamT
 import schemas
 from coldstart.errors import InvalidEventError
 from coldstart.events import now_ms
-from streams import metrics
+from streams import assignment, metrics
 from streams.agents.cooccurrence import send_row_updates
 from streams.agents.feedback import send_feedback
 from streams.agents.popularity import send_popularity
@@ -46,7 +46,8 @@ async def on_user_events(stream: StreamT[bytes]) -> None:
     try:
         async for batch in take_events(stream, BATCH, within=settings.coalesce_s):
             async with _turn:
-                behind = owed.note_batch(len(batch) >= BATCH or lag_s(batch) > LAG_S)
+                lagging = lag_s(batch, since=assignment.resumed_at) > LAG_S
+                behind = owed.note_batch(len(batch) >= BATCH or lagging)
                 await guarded(batch, partial(handle_batch, behind=behind), lambda e: e.message,
                               "users")
     finally:

@@ -89,7 +89,17 @@ async def measure(run: Any, send: Send, absorb: Absorb, victim: int = -1) -> dic
             "survivors_stall_s": max(alive) if alive else None,
             "unanswered_partitions": [p for p in range(partitions) if p not in first],
             "session_timeout_s": run.settings.session_timeout_s,
-            "standby_replicas": run.settings.standby_replicas}
+            "standby_replicas": run.settings.standby_replicas,
+            "killed_at": round(killed_ms / 1000, 3),
+            "survivors_stall_from_s": {str(p): gap_start(received[p], killed_ms)
+                                       for p in after if p not in owned}}
+
+
+def gap_start(received_ms: list[float], since_ms: float) -> float:
+    """Seconds from `since_ms` to the start of the longest wait (see `longest_gap`)."""
+    times = sorted(received_ms)
+    gaps = [(b - a, a) for a, b in zip([since_ms, *times], times)]
+    return round((max(gaps, default=(0.0, since_ms))[1] - since_ms) / 1000, 2)
 
 
 def longest_gap(received_ms: list[float], since_ms: float) -> float:

@@ -20,6 +20,16 @@ def test_a_batch_whose_oldest_record_waited_is_late() -> None:
     assert lag_s([]) == 0.0
 
 
+def test_records_that_waited_for_a_rebalance_count_as_late_only_from_its_end() -> None:
+    """A dead worker's backlog handed over at a fail-over is seconds old; measured from the
+    streams' resumption 0.1 s ago it is not late, so the overload mode does not defer the lists
+    of the users just handed over."""
+    backlog = [record(8.0), record(7.5)]
+    assert lag_s(backlog) > 7.0
+    assert lag_s(backlog, since=time.time() - 0.1) < overload.LAG_S
+    assert lag_s(backlog, since=time.time() - 9.0) > 7.0  # an earlier rebalance: no effect
+
+
 def test_owed_lists_coalesce_per_user_and_go_out_oldest_first(monkeypatch: Any) -> None:
     owed, src = Owed(), record(0)
     assert owed.note_batch(full=True) and owed.counters.behind == 1

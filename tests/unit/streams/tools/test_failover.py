@@ -42,3 +42,5 @@ def test_the_survivors_stall_is_their_longest_wait_between_answers_after_the_kil
     assert failover.longest_gap(answers, kill) == 2.3
     assert failover.longest_gap([kill + 900], kill) == 0.9
     assert failover.longest_gap([], kill) == 0.0
+    assert failover.gap_start(answers, kill) == 0.2  # the 2.3 s wait began 0.2 s after the kill
+    assert failover.gap_start([], kill) == 0.0
