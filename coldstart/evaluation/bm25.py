@@ -36,16 +36,18 @@ class BM25:
         self._weights_t = weights.T.tocsr().astype(np.float32)
 
     def query_matrix(self, queries: Sequence[str]) -> sp.csr_matrix:
-        """Query term counts over the corpus vocabulary (unknown terms dropped)."""
-        rows, cols = [], []
+        """Query term weights (the analyzer's `query`: counts for words) over the corpus
+        vocabulary (unknown terms dropped)."""
+        rows, cols, weights = [], [], []
         for q, text in enumerate(queries):
-            for tok in self.analyzer.terms(text):
+            for tok, weight in self.analyzer.query(text).items():
                 if tok in self.vocab:
                     rows.append(q)
                     cols.append(self.vocab[tok])
-        ones = np.ones(len(rows), dtype=np.float32)
-        return sp.csr_matrix((ones, (rows, cols)), shape=(len(queries), len(self.vocab)))
+                    weights.append(weight)
+        values = np.array(weights, dtype=np.float32)
+        return sp.csr_matrix((values, (rows, cols)), shape=(len(queries), len(self.vocab)))
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
-        """Dense (n_queries, n_docs) float32 scores; a repeated query term counts each time."""
+        """Dense (n_queries, n_docs) float32 scores."""
         return np.asarray((self.query_matrix(queries) @ self._weights_t).toarray(), dtype=np.float32)

@@ -103,7 +103,8 @@ class HybridRanker:
         rows: list[list[int]] = []
         for start in _progress(range(0, len(queries), CHUNK), self.reranker is not None):
             chunk = list(queries[start:start + CHUNK])
-            fused = [fuse([ids[q].tolist() for ids in lists], depth, self.config.rrf_k)
+            fused = [fuse([ids[q].tolist() for ids in lists], depth, self.config.rrf_k,
+                          self.config.weights)
                      for q in range(start, start + len(chunk))]
             rows += [row[:k] for row in rerank_many(chunk, fused, self.texts, self.reranker,
                                                      self.config.rerank_depth, prior)]

@@ -91,14 +91,14 @@ def hybrid_candidates(texts: Sequence[str], items: Sequence[str], item_vectors: 
     from coldstart.text.retrieval import RetrievalConfig, fuse
 
     lexical = [lexical_candidates(texts, items, depth, analyzer) for analyzer in SERVED]
-    out = {}
+    fusion, out = RetrievalConfig(), {}
     for start in range(0, len(texts), 256):
         scores = text_vectors[start:start + 256] @ item_vectors.T
         top = np.argpartition(-scores, min(depth, scores.shape[1] - 1), axis=1)[:, :depth]
         for row, text in enumerate(texts[start:start + 256]):
             dense = top[row][np.argsort(-scores[row, top[row]], kind="stable")]
             out[text] = fuse([*(ranked[text] for ranked in lexical), [items[int(i)] for i in dense]], depth,
-                             RetrievalConfig().rrf_k)
+                             fusion.rrf_k, fusion.weights)
     return out
 
 

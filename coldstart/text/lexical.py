@@ -51,19 +51,52 @@ def char_trigrams(text: str) -> list[str]:
     return [joined[i:i + 3] for i in range(len(joined) - 2)] if len(joined) > 2 else []
 
 
+def trigram_query_weights(text: str) -> dict[str, float]:
+    """A query's trigrams, each word's together weighing 1 (each trigram 1 / the length of the word
+    its middle character belongs to; one across a space, the mean of its two words' shares), so
+    a long word does not outweigh a short one by its many trigrams: for "illustrated dog training
+    guide", "illustrated" alone would otherwise count as much as "dog" and "guide" together."""
+    runs = _runs(text)
+    joined = f" {' '.join(runs)} "
+    share: list[float] = [0.0]  # per character of `joined`: its word's share; a space between two
+    for n, run in enumerate(runs):
+        share += [1.0 / len(run)] * len(run)
+        if n < len(runs) - 1:
+            share.append(-1.0)  # a space between two words, resolved below
+    share.append(0.0)
+    weights: dict[str, float] = {}
+    for i in range(len(joined) - 2):
+        middle = share[i + 1]
+        weight = middle if middle >= 0 else (share[i] + share[i + 2]) / 2
+        weights[joined[i:i + 3]] = weights.get(joined[i:i + 3], 0.0) + weight
+    return weights
+
+
+def term_counts(terms: Callable[[str], list[str]]) -> Callable[[str], dict[str, float]]:
+    """Query weights that are plain term counts (a repeated query term counts each time)."""
+    return lambda text: {term: float(n) for term, n in Counter(terms(text)).items()}
+
+
 @dataclass(frozen=True)
 class Analyzer:
-    """What a text's terms are, and the BM25 constants that suit them."""
+    """What a text's terms are, how much each term of a query weighs, and the BM25 constants
+    that suit them."""
 
     name: str
     terms: Callable[[str], list[str]]
     k1: float = 1.2
     b: float = 0.75
+    query_weights: Callable[[str], dict[str, float]] | None = None  # None: term counts
+
+    def query(self, text: str) -> dict[str, float]:
+        """The query's terms and the weight of each."""
+        return (self.query_weights or term_counts(self.terms))(text)
 
 
 WORDS = Analyzer("words", tokenize)
-# k1 and b chosen on Home Depot's 5,550 train-split queries, never the test split (README)
-TRIGRAMS = Analyzer("trigrams", char_trigrams, k1=0.9, b=0.5)
+# k1 and b chosen on Home Depot's 5,550 train-split queries, never the test split, and so were the
+# per-word query weights (python -m coldstart.evaluation.fusion_sweep; docs/decisions/rrf-k.md)
+TRIGRAMS = Analyzer("trigrams", char_trigrams, k1=0.9, b=0.5, query_weights=trigram_query_weights)
 SERVED = (WORDS, TRIGRAMS)  # the BM25 lists a worker fuses, in order, before the dense one
 
 
@@ -135,12 +168,13 @@ class LexicalIndex:
         return [self._ids[s] for s in hits.tolist()], scores[hits]  # type: ignore[misc]
 
     def scores(self, text: str) -> np.ndarray:
-        """BM25 of every slot (0 for dead ones); a repeated query term counts each time.
+        """BM25 of every slot (0 for dead ones), each query term weighted by the analyzer's
+        `query` (words: a repeated term counts each time).
 
         A text has dozens of trigrams; the work is gathered into a few array operations over all
         its terms' postings rather than a few per term, which dominated on small catalogues."""
         n = len(self._slot)
-        terms = [(term, times) for term, times in Counter(self.analyzer.terms(text)).items() if term in self._df]
+        terms = [(term, times) for term, times in self.analyzer.query(text).items() if term in self._df]
         if not n or not terms:
             return np.zeros(len(self._ids), dtype=np.float64)
         avg, k1, b = self._total_length / n, self.analyzer.k1, self.analyzer.b

@@ -22,28 +22,35 @@ from coldstart.text.lexical import LexicalIndex
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Candidates per source, the fusion constant and how many fused items the re-ranker reads.
+    """Candidates per source, the fusion's constant and weights, and how many fused items the
+    re-ranker reads.
 
-    rrf_k 10 (not the usual 60) lets the first places of each list count more. It was first
-    picked on Home Depot's test queries; on its 5,550 train-split queries, with the three lists,
-    it gives recall@10 0.530 against 0.526 (30) and 0.516 (60) (README).
+    `weights` are per source list, in the worker's order (BM25 words, BM25 trigrams, dense):
+    the trigram list, the strongest alone, counts most, and the word list, which trigrams mostly
+    contain, least. They and rrf_k 20 were chosen together on Home Depot's 5,550 train-split
+    queries with both the bundled and the bge-small encoder (`python -m
+    coldstart.evaluation.fusion_sweep`; docs/decisions/rrf-k.md).
 
     `rank_prior` (None: the re-ranker's own, chosen on its validation texts when it was trained)
     keeps some trust in the fused order: a re-read item scores its re-ranker score
     − rank_prior × ln(1 + its fused position)."""
 
     depth: int = 100
-    rrf_k: int = 10
+    rrf_k: int = 20
+    weights: tuple[float, ...] = (0.5, 2.0, 0.75)
     rerank_depth: int = 30
     rank_prior: float | None = None
 
 
-def fuse(rankings: Sequence[Sequence[str]], k: int, rrf_k: int = 10) -> list[str]:
-    """Reciprocal-rank fusion: score = Σ 1 / (rrf_k + rank), rank from 1; ties keep first-seen order."""
-    fused: dict[str, float] = {}
-    for ids in rankings:
+def fuse(rankings: Sequence[Sequence[Any]], k: int, rrf_k: int = 20,
+         weights: Sequence[float] = ()) -> list[Any]:
+    """Weighted reciprocal-rank fusion: score = Σ w_list / (rrf_k + rank), rank from 1, w_list
+    the list's weight (1 for a list beyond `weights`); ties keep first-seen order."""
+    fused: dict[Any, float] = {}
+    for n, ids in enumerate(rankings):
+        weight = weights[n] if n < len(weights) else 1.0
         for rank, item in enumerate(ids, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (rrf_k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (rrf_k + rank)
     ranked = sorted(fused.items(), key=lambda kv: -kv[1])  # stable: first-seen order on ties
     return [item for item, _ in ranked[:k]]
 
@@ -86,7 +93,8 @@ class TextRetriever:
 
     def __init__(self, index: ItemIndex, lexical: Sequence[LexicalIndex], texts: Mapping[str, str],
                  reranker: Any = None, config: RetrievalConfig = RetrievalConfig()) -> None:
-        """`lexical`: BM25 indexes, fused in this order before the dense list; `reranker`: a
+        """`lexical`: BM25 indexes, fused in this order before the dense list (coldstart.text.lexical.
+        SERVED: `config.weights` pairs with them and then the dense list); `reranker`: a
         coldstart.encoder.reranker.CrossEncoder (anything with its `scores` and `rank_prior`), or None."""
         self.index, self.lexical, self.texts, self.config = index, lexical, texts, config
         self.reranker, self.rank_prior = reranker, rank_prior_of(config, reranker)
@@ -96,7 +104,8 @@ class TextRetriever:
         best first."""
         depth = max(k, self.config.depth)
         fused = [fuse([*(lexical.search(text, depth)[0] for lexical in self.lexical),
-                       *self._dense(vector, depth)], depth, self.config.rrf_k)
+                       *self._dense(vector, depth)], depth, self.config.rrf_k,
+                       self.config.weights)
                  for text, vector in zip(texts, vectors)]
         ranked = rerank_many(texts, fused, self.texts, self.reranker, self.config.rerank_depth,
                              self.rank_prior)

@@ -138,3 +138,11 @@ def test_cli_trains_a_reranker_from_recorded_events(tmp_path: Path, capsys: pyte
     assert "rank_prior" in manifest["reranker"]["metrics"]
     assert (manifest["reranker"]["config"]["lr"], manifest["reranker"]["config"]["head_std"]) == (1e-3, 0.02)
     assert load_encoder(str(tmp_path / version), cache_size=0).reranker is not None
+
+
+def test_fusion_weights_let_a_stronger_list_lead() -> None:
+    """A list's weight scales its reciprocal ranks: weighted 3 against 1, the second list's first
+    item beats the first list's; a list beyond the weights counts 1."""
+    assert fuse([["a", "b"], ["b", "c"]], 3, rrf_k=10, weights=(1.0, 1.0)) == ["b", "a", "c"]
+    assert fuse([["a", "x"], ["c", "y"]], 2, rrf_k=10, weights=(1.0, 3.0)) == ["c", "y"]
+    assert fuse([["a"], ["c"]], 2, rrf_k=10, weights=(2.0,)) == ["a", "c"]
