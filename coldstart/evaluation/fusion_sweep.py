@@ -16,7 +16,7 @@ import numpy as np
 
 from coldstart.evaluation import metrics as M
 from coldstart.evaluation.datasets import Query, load_home_depot
-from coldstart.evaluation.protocols import HYBRID_SOURCES, _queries, home_depot_rankers
+from coldstart.evaluation.protocols import HYBRID_SOURCES, home_depot_rankers, split_queries
 from coldstart.text.retrieval import RetrievalConfig, fuse
 
 RRF_KS = (10, 20, 30)
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", choices=["train", "test"], default="train")
     args = parser.parse_args(argv)
     data = load_home_depot()
-    queries = _queries(data, args.split)
+    queries = split_queries(data, args.split)
     encoder = load_model(model_spec(args.model) if args.model else None)
     rankers = home_depot_rankers(data, HYBRID_SOURCES, encoder)
     lists = [rankers[name].rank([q.text for q in queries], 100)[0] for name in HYBRID_SOURCES]
