@@ -87,8 +87,17 @@ class OutputTap:
         await self._consumer.stop()
 
 
-def _partitions(topic: str, settings: Settings) -> list[int]:
-    return topic_partitions(topic, settings.bootstrap_servers)
+def _partitions(topic: str, settings: Settings, wait_s: float = 30.0) -> list[int]:
+    """The topic's partitions; a topic created a moment ago on a broker that has just started may
+    not be in its metadata yet, so a missing one is asked again for up to `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return topic_partitions(topic, settings.bootstrap_servers)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 class Progress:
