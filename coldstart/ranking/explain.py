@@ -48,6 +48,15 @@ def liked_together(title: str) -> str:
     return f"people who liked {shorten(title, 40)} liked this" if title else LIKED_WHAT_YOU_PICKED
 
 
+def kind_of(reason: str) -> str:
+    """The kind of a reason sentence written here, read back from a served list (the contract's
+    items carry the sentence, not the kind)."""
+    fixed = {EXPLORE: EXPLORE_KIND, POPULAR: POPULAR_KIND, NEW: NEW_KIND}
+    if reason in fixed:
+        return fixed[reason]
+    return COLLABORATIVE if reason.startswith("people who liked") else CONTENT
+
+
 def like_the(title: str) -> str:
     """A pick close to an item the user interacted with. Every action reads "viewed": a reason
     never says what the user bought or put in their cart."""

@@ -46,16 +46,7 @@ from coldstart.evaluation.protocols import SPLITS, split_queries
 from coldstart.evaluation.report import code_commit
 from coldstart.evaluation.served_lists import score_list, score_lists
 from coldstart.events import now_ms
-from coldstart.ranking.explain import (
-    COLLABORATIVE,
-    CONTENT,
-    EXPLORE,
-    EXPLORE_KIND,
-    NEW,
-    NEW_KIND,
-    POPULAR,
-    POPULAR_KIND,
-)
+from coldstart.ranking.explain import kind_of
 from streams.admin import ensure_topics
 from streams.tools.bench.tap import OutputTap, Progress
 from streams.tools.harness import (
@@ -118,14 +109,6 @@ def worker_model(model: str, registry: Path, run_registry: Path) -> str:
     if model in CATALOGUE:
         fetch(model, root=run_registry)
     return model
-
-
-def reason_kind(reason: str) -> str:
-    """The kind of a served reason sentence (coldstart.ranking.explain writes them all)."""
-    fixed = {EXPLORE: EXPLORE_KIND, POPULAR: POPULAR_KIND, NEW: NEW_KIND}
-    if reason in fixed:
-        return fixed[reason]
-    return COLLABORATIVE if reason.startswith("people who liked") else CONTENT
 
 
 def evaluate(base: Settings, options: Options, data: HomeDepot | None = None) -> dict[str, Any]:
@@ -260,7 +243,7 @@ def _result(settings: Settings, options: Options, data: HomeDepot, queries: list
     kinds: Counter[str] = Counter()
     per_query = []
     for q, answer, ranked in zip(queries, asked.answers, lists):
-        reasons = [reason_kind(i["reason"]) for i in answer["items"]] if answer else []
+        reasons = [kind_of(i["reason"]) for i in answer["items"]] if answer else []
         kinds.update(reasons)
         s = score_list(ranked, q, settings.top_k)
         per_query.append({"query": q.text, "items": ranked, "kinds": reasons,

@@ -5,7 +5,16 @@ import numpy as np
 
 from coldstart.index import IndexConfig, make_index
 from coldstart.ranking import explain
-from coldstart.ranking.explain import Explainer
+from coldstart.ranking.explain import (
+    EXPLORE,
+    NEW,
+    POPULAR,
+    Explainer,
+    kind_of,
+    like_the,
+    liked_together,
+    matches_interest,
+)
 from coldstart.ranking.profile import with_interaction, with_signup
 
 DIM = 16
@@ -49,3 +58,10 @@ def test_every_generic_reason_is_short_and_distinct() -> None:
     generic = [explain.POPULAR, explain.NEW, explain.EXPLORE, explain.LIKE_VIEWED,
                explain.YOUR_INTERESTS, explain.LIKED_WHAT_YOU_PICKED]
     assert len(set(generic)) == len(generic) and all(0 < len(r) <= 80 for r in generic)
+
+
+def test_served_reasons_are_read_back_as_their_kinds() -> None:
+    """The pipeline evaluation reads each slot's kind from its sentence, so every sentence maps back."""
+    assert [kind_of(r) for r in (EXPLORE, POPULAR, NEW, liked_together("Hinge"), liked_together(""),
+                                 matches_interest("tools"), matches_interest(""), like_the("Hinge"))] == [
+        "explore", "popular", "new", "collaborative", "collaborative", "content", "content", "content"]

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from coldstart.evaluation.datasets import Catalogue, HomeDepot
-from coldstart.ranking.explain import EXPLORE, NEW, POPULAR, liked_together, matches_interest
-from streams.tools.pipeline_eval import catalog_events, reason_kind, worker_model
+from streams.tools.pipeline_eval import catalog_events, worker_model
 
 
 def test_the_catalogue_is_every_product_keyed_by_its_uid_with_the_protocols_text() -> None:
@@ -18,11 +17,6 @@ def test_the_catalogue_is_every_product_keyed_by_its_uid_with_the_protocols_text
     assert catalog_events(data) == [{"item_id": "100001", "title": "Deck Screws"},
                                     {"item_id": "100002", "title": "Hinge"}]
 
-
-def test_served_reasons_are_read_back_as_their_kinds() -> None:
-    assert [reason_kind(r) for r in (EXPLORE, POPULAR, NEW, liked_together("Hinge"),
-                                     matches_interest("tools"), matches_interest(""))] == [
-        "explore", "popular", "new", "collaborative", "content", "content"]
 
 
 def test_a_registered_version_is_handed_to_the_worker_as_its_directory(tmp_path: Path) -> None:
