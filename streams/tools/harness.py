@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
@@ -31,6 +33,18 @@ def ensure_broker(settings: Settings, who: str = "bench") -> bool:
         broker.start()
         return True
     return False
+
+
+@contextmanager
+def local_broker(settings: Settings, who: str = "bench") -> Iterator[None]:
+    """The broker for a tool's run: the default local one is started when it is asked for and
+    nothing answers, and stopped again afterwards; any other broker is left as it is."""
+    started = ensure_broker(settings, who)
+    try:
+        yield
+    finally:
+        if started:
+            LocalBroker().stop()
 
 
 def share_vector_cache(data_dir: Path, who: str = "bench") -> None:

@@ -51,7 +51,7 @@ from streams.admin import ensure_topics
 from streams.tools.bench.tap import OutputTap, Progress
 from streams.tools.harness import (
     delete_topics,
-    ensure_broker,
+    local_broker,
     share_vector_cache,
     start_worker,
     stop_worker,
@@ -306,14 +306,8 @@ def main(args: argparse.Namespace) -> int:
     options = Options(split=args.split, limit=args.limit or 0, model=args.model or "",
                       mode=args.as_)
     base = Settings.from_env()
-    started = ensure_broker(base, who=WHO)
-    try:
+    with local_broker(base, who=WHO):
         result = evaluate(base, options)
-    finally:
-        if started:
-            from streams.tools.broker import LocalBroker
-
-            LocalBroker().stop()
     m = result["results"]["pipeline"]
     print(f"recall@10 {m['recall@10']:.3f} [{m['recall@10 low']:.3f}, {m['recall@10 high']:.3f}]"
           f"  nDCG@10 {m['ndcg@10']:.3f} [{m['ndcg@10 low']:.3f}, {m['ndcg@10 high']:.3f}]"

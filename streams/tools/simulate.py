@@ -36,7 +36,7 @@ from streams.admin import ensure_topics
 from streams.tools.bench.tap import OutputTap, Progress
 from streams.tools.harness import (
     delete_topics,
-    ensure_broker,
+    local_broker,
     share_vector_cache,
     start_worker,
     stop_worker,
@@ -266,14 +266,8 @@ def main(args: argparse.Namespace) -> int:
     options = Options(users=args.users, rounds=args.rounds, rates=rates,
                       catalog_size=args.catalog_size, revisit=args.revisit)
     base = Settings.from_env()
-    started = ensure_broker(base, who=WHO)
-    try:
+    with local_broker(base, who=WHO):
         result = simulate(base, options)
-    finally:
-        if started:
-            from streams.tools.broker import LocalBroker
-
-            LocalBroker().stop()
     for run in result["runs"]:
         print(f"{run['label']:<18} clicks per round {run['clicks_per_round']} "
               f"total {run['total_clicks']} (explored: {run['explored_shown']} shown, "

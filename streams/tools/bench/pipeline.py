@@ -36,11 +36,10 @@ from streams.tools.bench import failover
 from streams.tools.bench import workload as workload
 from streams.tools.bench.latency import Ledger, rate, span_ms, summarize
 from streams.tools.bench.tap import MemorySampler, OutputTap, Progress, process_cpu_seconds
-from streams.tools.broker import LocalBroker
 from streams.tools.harness import (
     copy_vector_cache,
     delete_topics,
-    ensure_broker,
+    local_broker,
     serving_partitions,
     share_vector_cache,
     start_worker,
@@ -197,22 +196,20 @@ def main(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "run_id": run_id, **_commit(), "config": _config(args, phases, settings, own_worker),
         "machine": {"cores": os.cpu_count(), "load_start": _load()}}
-    broker_started = ensure_broker(base)
     try:
-        texts = _signup_texts(phases, args.source)
-        result["encoder"] = _raw_encoder(settings, _encoder_texts(phases, texts))
-        catalog = workload.catalog(args.catalog_size, args.source)
-        run = Run(settings, run_id, [i["item_id"] for i in catalog], texts, pool_size=args.users,
-                  zipf=getattr(args, "zipf", 0.0))
-        asyncio.run(_drive(run, catalog, phases, args, own_worker, result))
-        if result["encoder"]:
-            result["encoder"]["worker_model_version"] = run.model_version
+        with local_broker(base):
+            texts = _signup_texts(phases, args.source)
+            result["encoder"] = _raw_encoder(settings, _encoder_texts(phases, texts))
+            catalog = workload.catalog(args.catalog_size, args.source)
+            run = Run(settings, run_id, [i["item_id"] for i in catalog], texts, pool_size=args.users,
+                      zipf=getattr(args, "zipf", 0.0))
+            asyncio.run(_drive(run, catalog, phases, args, own_worker, result))
+            if result["encoder"]:
+                result["encoder"]["worker_model_version"] = run.model_version
     finally:
         result["machine"]["load_end"] = _load()
         if data_dir is not None:
             result["table_disk_mib"] = _table_disk(data_dir, args.workers)
-        if broker_started:
-            LocalBroker().stop()
         if data_dir is not None and not args.keep and not args.data_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
     result["ratios"] = _ratios(result)
