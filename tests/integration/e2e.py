@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import schemas
@@ -397,6 +398,13 @@ def feedback_totals(raw: bytes | None) -> tuple[float, float]:
     assert raw is not None
     data = json.loads(raw)
     return data["shown"], data["clicked"]
+
+
+def fetched_model_settings(broker: str, topic_prefix: str, tag: str, model: str,
+                           tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of a two-partition worker serving `model` on topics and a data dir of its own."""
+    return Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}{tag}{uuid.uuid4().hex[:4]}-",
+                    data_dir=Path(tmp_path_factory.mktemp(f"{tag}-worker-data")), partitions=2, model=model)
 
 
 @contextmanager

@@ -1,13 +1,21 @@
 """Chinese end to end: the Chinese encoder fetched from Maven, the Chinese sample catalogue, a real worker."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import Pipeline, Worker, categories, check_recommendation, fetched_model_pipeline, new_id, search, signup
+from e2e import (
+    Pipeline,
+    Worker,
+    categories,
+    check_recommendation,
+    fetched_model_pipeline,
+    fetched_model_settings,
+    new_id,
+    search,
+    signup,
+)
 
 from coldstart.config import Settings
 from streams.tools.sample_data_zh import ZH_DIR
@@ -26,9 +34,7 @@ def _zh(event: dict[str, Any]) -> dict[str, Any]:
 def zh_pipeline(broker: str, topic_prefix: str, worker_factory: Callable[[Settings], Worker],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A worker serving bge-small-zh-v15 (COLDSTART_MODEL names it) over the Chinese sample catalogue."""
-    settings = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}zh{uuid.uuid4().hex[:4]}-",
-                        data_dir=Path(tmp_path_factory.mktemp("zh-worker-data")), partitions=2,
-                        model="bge-small-zh-v15")
+    settings = fetched_model_settings(broker, topic_prefix, "zh", "bge-small-zh-v15", tmp_path_factory)
     with fetched_model_pipeline(settings, worker_factory, ZH_DIR, READY_TIMEOUT) as pipeline:
         yield pipeline
 

