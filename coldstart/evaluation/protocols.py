@@ -13,15 +13,17 @@ from coldstart.evaluation import rankers as R
 from coldstart.evaluation.datasets import HomeDepot, MovieLens, Query, load_home_depot, load_movielens
 from coldstart.evaluation.movielens_blend import REPLAY_VARIANTS, replay_rankers_for
 from coldstart.evaluation.vector_cache import item_vectors
-from coldstart.text.lexical import SERVED
+from coldstart.text.lexical import SERVED, Analyzer, tokenize
 
 BM25_RANKERS = {R.bm25_name(analyzer): analyzer for analyzer in SERVED}
+# the datasets README's reference BM25: lower-cased alphanumeric tokens as they are, k1 1.2, b 0.75
+REFERENCE_BM25 = R.bm25_name(Analyzer("reference", tokenize))
 HYBRID_SOURCES = (*BM25_RANKERS, "dense")  # the worker's order (coldstart.catalog, text_retrieval)
-HOME_DEPOT_RANKERS = ("popularity", *HYBRID_SOURCES, "hybrid")
+HOME_DEPOT_RANKERS = ("popularity", REFERENCE_BM25, *HYBRID_SOURCES, "hybrid")
 RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
 SPLITS = ("test", "train")  # which Home Depot queries (HomeDepot.train_queries says when train)
 MOVIELENS_RANKERS = ("popularity", "behaviour", "behaviour+logpop", "item_cf", *REPLAY_VARIANTS)
-TEXT_FREE = {"popularity", *BM25_RANKERS, "item_cf", "live_popularity", "collaborative",
+TEXT_FREE = {"popularity", REFERENCE_BM25, *BM25_RANKERS, "item_cf", "live_popularity", "collaborative",
              "popularity+collaborative"}
 
 
@@ -43,6 +45,7 @@ def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = Non
     make: dict[str, Callable[[], R.Ranker]] = {
         "popularity": lambda: R.PopularityRanker(cat, counts),
         **{name: partial(R.BM25Ranker, cat, analyzer) for name, analyzer in BM25_RANKERS.items()},
+        REFERENCE_BM25: partial(R.BM25Ranker, cat, Analyzer("reference", tokenize)),
         "dense": lambda: R.DenseRanker(cat, encoder, item_vectors(encoder, cat)),
         "hybrid": lambda: R.HybridRanker(sources(), cat),
         RERANKED: lambda: R.HybridRanker(sources(), cat, encoder.reranker),

@@ -53,7 +53,7 @@ class PopularityRanker:
 
 
 def bm25_name(analyzer: Analyzer) -> str:
-    """The ranker's name in reports: "bm25" for words (the reference's), "bm25-<analyzer>" else."""
+    """The ranker's name in reports: "bm25" for the served words, "bm25-<analyzer>" else."""
     return "bm25" if analyzer == WORDS else f"bm25-{analyzer.name}"
 
 

@@ -26,8 +26,7 @@ class RetrievalConfig:
     re-ranker reads.
 
     `weights` are per source list, in the worker's order (BM25 words, BM25 trigrams, dense):
-    the trigram list, the strongest alone, counts most, and the word list, which trigrams mostly
-    contain, least. They and rrf_k 20 were chosen together on Home Depot's 5,550 train-split
+    the trigram list, the strongest alone, counts most, and the dense list least. They and rrf_k 20 were chosen together on Home Depot's 5,550 train-split
     queries with both the bundled and the bge-small encoder (`python -m
     coldstart.evaluation.fusion_sweep`; docs/decisions/rrf-k.md).
 
@@ -37,7 +36,7 @@ class RetrievalConfig:
 
     depth: int = 100
     rrf_k: int = 20
-    weights: tuple[float, ...] = (0.5, 2.0, 0.75)
+    weights: tuple[float, ...] = (1.0, 2.0, 0.75)
     rerank_depth: int = 30
     rank_prior: float | None = None
 

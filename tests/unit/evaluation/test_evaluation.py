@@ -10,7 +10,7 @@ import pytest
 from coldstart.errors import ConfigError
 from coldstart.evaluation.bm25 import BM25, tokenize
 from coldstart.evaluation.datasets import Catalogue, datasets_root, is_test_term, load_home_depot, load_movielens
-from coldstart.evaluation.protocols import evaluate_home_depot, evaluate_movielens
+from coldstart.evaluation.protocols import REFERENCE_BM25, evaluate_home_depot, evaluate_movielens
 from coldstart.evaluation.rankers import HybridRanker, top_k
 from coldstart.evaluation.report import write_report
 
@@ -52,7 +52,7 @@ def test_movielens_protocol_counts() -> None:
 
 @needs_data
 def test_reference_figures_bm25_and_movielens_baselines() -> None:
-    bm25 = evaluate_home_depot(None, ["bm25"])["bm25"]
+    bm25 = evaluate_home_depot(None, [REFERENCE_BM25])[REFERENCE_BM25]
     assert bm25["recall@10"] == pytest.approx(0.441, abs=0.005)
     assert bm25["recall@100"] == pytest.approx(0.734, abs=0.005)
     assert bm25["mrr@100"] == pytest.approx(0.328, abs=0.005)

@@ -2,7 +2,7 @@
 import pytest
 
 from coldstart.evaluation.bm25 import BM25
-from coldstart.text.lexical import TRIGRAMS, WORDS, LexicalIndex, char_trigrams
+from coldstart.text.lexical import TRIGRAMS, WORDS, LexicalIndex, char_trigrams, singular
 
 TEXTS = {
     "a": "DEWALT 20-Volt Max Cordless Drill Driver Kit",
@@ -127,3 +127,16 @@ def test_a_chinese_description_finds_its_items_by_their_words(analyzer):
     offline = BM25(list(CHINESE.values()), analyzer).scores(["想要防雨外套"])[0]
     assert dict(zip(*lexical.search("想要防雨外套", 4))) == pytest.approx(
         {i: s for i, s in zip(CHINESE, offline) if s > 0}, rel=1e-5)
+
+
+@pytest.mark.parametrize("word, singular_form", [
+    ("doors", "door"), ("batteries", "battery"), ("boxes", "box"), ("benches", "bench"),
+    ("glass", "glass"), ("cactus", "cactus"), ("tennis", "tennis"), ("gas", "gas"), ("2x4s", "2x4s")])
+def test_plurals_are_searched_as_their_singular(word, singular_form):
+    assert singular(word) == singular_form
+
+
+def test_a_plural_query_finds_the_singular_title_by_its_words():
+    words = LexicalIndex(WORDS)
+    words.upsert(["hinge", "gnome"], ["Brass Door Hinge", "Garden Gnome"])
+    assert words.search("hinges", 2)[0] == ["hinge"]  # no word of the query is in a title as it is
