@@ -76,6 +76,9 @@ class BlendConfig:
     explore_rate: float = 0.0  # expected share of the k slots given to exploration
     explore_max_shown: int = 20  # rarely shown: fewer impressions than this
     explore_floor: float = 0.1  # least relevance share an explored candidate counts with
+    # With intent, exploration draws from only the next this many matching items (the near misses
+    # of what the shopper asked for), not from every candidate that matches at all.
+    explore_near: int = 10
     exclude_recent: bool = True  # never offer back what the user just interacted with
     # With intent (a search, a clear signup): the text ranking's head, while its items' similarity
     # to the query is at least median + intent_share × (best − median), comes before all others.
@@ -229,7 +232,8 @@ def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
     n_explore = _explore_slots(k, config.explore_rate, rng) if rates is not None else 0
     picks = order[: k - n_explore]
     rest = order[len(picks):]
-    pool = [i for i in rest if i in matching] or rest  # never an unrelated item before a match
+    # never an unrelated item before a match; with intent, only the near misses
+    pool = [i for i in rest if i in matching][: config.explore_near] or rest
     explored = set(_explore(s, pool, rates, rng, n_explore, config)
                    if n_explore and rates is not None and rng is not None else [])
     picks += [i for i in order[len(picks):] if i in explored]

@@ -178,3 +178,31 @@ def test_with_intent_but_nothing_matching_popularity_decides_as_before() -> None
     profile = with_signup(None, E[0], T0)
     plain = recommend_blended(profile, index, cooc, popularity, k=5)
     assert recommend_blended(profile, index, cooc, popularity, k=5, intent=True) == plain
+
+
+@pytest.mark.parametrize("near, allowed", [(2, {"m2", "m3"}), (100, None)])
+def test_with_intent_exploration_draws_from_the_next_matches_only(near: int, allowed: set[str] | None) -> None:
+    """A search explores among the near misses of what was asked for (the next `explore_near`
+    matches), not among every item that matches at all."""
+    dim = 40
+    axes = np.eye(dim, dtype=np.float32)
+    index = make_index(dim, IndexConfig(kind="flat"))
+    matches = [f"m{i}" for i in range(12)]
+    index.upsert(matches, np.stack([a * axes[0] + math.sqrt(1 - a * a) * axes[1 + i]
+                                    for i, a in enumerate(np.linspace(0.9, 0.6, 12))]))
+    index.upsert([f"u{i}" for i in range(20)], axes[13:33])
+    popularity = Popularity(half_life_days=math.inf)
+    for i in range(20):
+        popularity.update(f"u{i}", "click", T0 + i)
+    config = BlendConfig(explore_rate=1 / 3, explore_near=near)
+    explored = set()
+    for seed in range(30):
+        recs = recommend_blended(with_signup(None, axes[0], T0), index, Cooccurrence(), popularity, k=3,
+                                 shown=Estimates(), rng=np.random.default_rng(seed), config=config,
+                                 text_ranked=matches, intent=True)
+        assert [r.item_id for r in recs[:2]] == ["m0", "m1"]
+        explored |= {r.item_id for r in recs if r.reason == EXPLORE}
+    if allowed is not None:
+        assert explored and explored <= allowed
+    else:
+        assert explored - {"m2", "m3"}  # what the bound prevents
