@@ -76,8 +76,8 @@ class BlendConfig:
     explore_rate: float = 0.0  # expected share of the k slots given to exploration
     explore_max_shown: int = 20  # rarely shown: fewer impressions than this
     explore_floor: float = 0.1  # least relevance share an explored candidate counts with
-    # With intent, exploration draws from only the next this many matching items (the near misses
-    # of what the shopper asked for), not from every candidate that matches at all.
+    # With intent, exploration draws from only the next this many rarely shown matching items (the
+    # near misses of what the shopper asked for), not from every candidate that matches at all.
     explore_near: int = 10
     exclude_recent: bool = True  # never offer back what the user just interacted with
     # With intent (a search, a clear signup): the text ranking's head, while its items' similarity
@@ -232,9 +232,9 @@ def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
     n_explore = _explore_slots(k, config.explore_rate, rng) if rates is not None else 0
     picks = order[: k - n_explore]
     rest = order[len(picks):]
-    # never an unrelated item before a match; with intent, only the near misses
-    pool = [i for i in rest if i in matching][: config.explore_near] or rest
-    explored = set(_explore(s, pool, rates, rng, n_explore, config)
+    near = [i for i in rest if i in matching]  # never an unrelated item before a match
+    pool, nearest = (near, config.explore_near) if near else (rest, None)
+    explored = set(_explore(s, pool, rates, rng, n_explore, config, nearest)
                    if n_explore and rates is not None and rng is not None else [])
     picks += [i for i in order[len(picks):] if i in explored]
     reason = _Reasons(profile, s, titles)
@@ -388,13 +388,15 @@ def _explore_slots(k: int, rate: float, rng: np.random.Generator | None) -> int:
 
 
 def _explore(s: Scored, rest: list[int], rates: _Rates, rng: np.random.Generator, n: int,
-             config: BlendConfig) -> list[int]:
+             config: BlendConfig, nearest: int | None = None) -> list[int]:
     """The n rarely shown candidates with the best sampled click rate x their share of the best
-    score (at least explore_floor, so an item nothing vouches for yet still gets its turn)."""
+    score (at least explore_floor, so an item nothing vouches for yet still gets its turn), drawn
+    from the first `nearest` rarely shown ones of `rest` (in its order) when given: as those get
+    shown, exploration walks further down the list."""
     if not rest:
         return []
     seen = rates.impressions[rest]
-    rare = [i for i, few in zip(rest, (seen < config.explore_max_shown).tolist()) if few]
+    rare = [i for i, few in zip(rest, (seen < config.explore_max_shown).tolist()) if few][:nearest]
     if not rare:
         return []
     top = max(float(np.max(s.scores)), 1e-12)

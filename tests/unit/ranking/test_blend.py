@@ -180,10 +180,13 @@ def test_with_intent_but_nothing_matching_popularity_decides_as_before() -> None
     assert recommend_blended(profile, index, cooc, popularity, k=5, intent=True) == plain
 
 
-@pytest.mark.parametrize("near, allowed", [(2, {"m2", "m3"}), (100, None)])
-def test_with_intent_exploration_draws_from_the_next_matches_only(near: int, allowed: set[str] | None) -> None:
+@pytest.mark.parametrize("near, shown_often, allowed", [(2, (), {"m2", "m3"}), (2, ("m2",), {"m3", "m4"}),
+                                                       (100, (), None)])
+def test_with_intent_exploration_draws_from_the_next_matches_only(
+        near: int, shown_often: tuple[str, ...], allowed: set[str] | None) -> None:
     """A search explores among the near misses of what was asked for (the next `explore_near`
-    matches), not among every item that matches at all."""
+    rarely shown matches), not among every item that matches at all; one shown often makes room
+    for the next."""
     dim = 40
     axes = np.eye(dim, dtype=np.float32)
     index = make_index(dim, IndexConfig(kind="flat"))
@@ -195,10 +198,13 @@ def test_with_intent_exploration_draws_from_the_next_matches_only(near: int, all
     for i in range(20):
         popularity.update(f"u{i}", "click", T0 + i)
     config = BlendConfig(explore_rate=1 / 3, explore_near=near)
+    shown = Estimates()
+    for _ in range(config.explore_max_shown):
+        shown.shown(list(shown_often))
     explored = set()
     for seed in range(30):
         recs = recommend_blended(with_signup(None, axes[0], T0), index, Cooccurrence(), popularity, k=3,
-                                 shown=Estimates(), rng=np.random.default_rng(seed), config=config,
+                                 shown=shown, rng=np.random.default_rng(seed), config=config,
                                  text_ranked=matches, intent=True)
         assert [r.item_id for r in recs[:2]] == ["m0", "m1"]
         explored |= {r.item_id for r in recs if r.reason == EXPLORE}
