@@ -77,7 +77,8 @@ class BlendConfig:
     explore_max_shown: int = 20  # rarely shown: fewer impressions than this
     explore_floor: float = 0.1  # least relevance share an explored candidate counts with
     # With intent, exploration draws from only the next this many rarely shown matching items (the
-    # near misses of what the shopper asked for), not from every candidate that matches at all.
+    # near misses of what the shopper asked for; the best-scored others once no match is left),
+    # not from every candidate.
     explore_near: int = 10
     exclude_recent: bool = True  # never offer back what the user just interacted with
     # With intent (a search, a clear signup): the text ranking's head, while its items' similarity
@@ -232,8 +233,10 @@ def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
     n_explore = _explore_slots(k, config.explore_rate, rng) if rates is not None else 0
     picks = order[: k - n_explore]
     rest = order[len(picks):]
-    near = [i for i in rest if i in matching]  # never an unrelated item before a match
-    pool, nearest = (near, config.explore_near) if near else (rest, None)
+    # never an unrelated item before a match; with intent, the nearest misses only (the next
+    # matches, or once they run out the best-scored of the rest)
+    pool = [i for i in rest if i in matching] or rest
+    nearest = config.explore_near if matching else None
     explored = set(_explore(s, pool, rates, rng, n_explore, config, nearest)
                    if n_explore and rates is not None and rng is not None else [])
     picks += [i for i in order[len(picks):] if i in explored]

@@ -180,13 +180,14 @@ def test_with_intent_but_nothing_matching_popularity_decides_as_before() -> None
     assert recommend_blended(profile, index, cooc, popularity, k=5, intent=True) == plain
 
 
-@pytest.mark.parametrize("near, shown_often, allowed", [(2, (), {"m2", "m3"}), (2, ("m2",), {"m3", "m4"}),
-                                                       (100, (), None)])
+@pytest.mark.parametrize("near, shown_often, ranked, allowed", [
+    (2, (), 12, {"m2", "m3"}), (2, ("m2",), 12, {"m3", "m4"}), (2, (), 2, {"m2", "m3"}), (100, (), 12, None)])
 def test_with_intent_exploration_draws_from_the_next_matches_only(
-        near: int, shown_often: tuple[str, ...], allowed: set[str] | None) -> None:
+        near: int, shown_often: tuple[str, ...], ranked: int, allowed: set[str] | None) -> None:
     """A search explores among the near misses of what was asked for (the next `explore_near`
     rarely shown matches), not among every item that matches at all; one shown often makes room
-    for the next."""
+    for the next, and once the text's matches are all listed the best-scored others come next
+    (`ranked`: how many items the text ranking lists, all of them matching)."""
     dim = 40
     axes = np.eye(dim, dtype=np.float32)
     index = make_index(dim, IndexConfig(kind="flat"))
@@ -205,7 +206,7 @@ def test_with_intent_exploration_draws_from_the_next_matches_only(
     for seed in range(30):
         recs = recommend_blended(with_signup(None, axes[0], T0), index, Cooccurrence(), popularity, k=3,
                                  shown=shown, rng=np.random.default_rng(seed), config=config,
-                                 text_ranked=matches, intent=True)
+                                 text_ranked=matches[:ranked], intent=True)
         assert [r.item_id for r in recs[:2]] == ["m0", "m1"]
         explored |= {r.item_id for r in recs if r.reason == EXPLORE}
     if allowed is not None:
