@@ -32,19 +32,6 @@ def _runs(text: str) -> list[str]:
     return _RUN.findall(lowered) if _CJK_CHAR.search(lowered) else _TOKEN.findall(lowered)
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased alphanumeric runs; a CJK run (written without spaces) gives its characters and
-    each pair of neighbours, so "跑鞋" matches "跑鞋" best and "跑步鞋" still a little:
-    "防雨外套" → "防", "雨", "外", "套", "防雨", "雨外", "外套"."""
-    terms: list[str] = []
-    for run in _runs(text):
-        if run[0] < "\u3040":  # ASCII letters and digits: a word
-            terms.append(run)
-        else:
-            terms += [*run, *(run[i:i + 2] for i in range(len(run) - 1))]
-    return terms
-
-
 def singular(word: str) -> str:
     """An English plural's singular, by its ending only ("doors" → "door", "batteries" →
     "battery", "boxes" → "box"); short words, numbers, codes and "-ss/-us/-is" words unchanged."""
@@ -59,15 +46,34 @@ def singular(word: str) -> str:
     return word
 
 
+def _singular_runs(text: str) -> list[str]:
+    """`_runs` with English plurals made singular."""
+    return [singular(run) for run in _runs(text)]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased alphanumeric runs; a CJK run (written without spaces) gives its characters and
+    each pair of neighbours, so "跑鞋" matches "跑鞋" best and "跑步鞋" still a little:
+    "防雨外套" → "防", "雨", "外", "套", "防雨", "雨外", "外套"."""
+    terms: list[str] = []
+    for run in _runs(text):
+        if run[0] < "\u3040":  # ASCII letters and digits: a word
+            terms.append(run)
+        else:
+            terms += [*run, *(run[i:i + 2] for i in range(len(run) - 1))]
+    return terms
+
+
 def words(text: str) -> list[str]:
     """`tokenize`'s terms with English plurals made singular, so "doors" finds "Door"."""
     return [singular(term) for term in tokenize(text)]
 
 
 def char_trigrams(text: str) -> list[str]:
-    """Every 3 characters of the words (and CJK runs) joined by one space, with a space at each end:
-    "Toliet seat" → " to", "tol", "oli", "lie", "iet", "et ", "t s", " se", "sea", "eat", "at "."""
-    joined = f" {' '.join(_runs(text))} "
+    """Every 3 characters of the words (plurals made singular) and CJK runs joined by one space,
+    with a space at each end: "Toliet seats" → " to", "tol", "oli", "lie", "iet", "et ", "t s",
+    " se", "sea", "eat", "at "."""
+    joined = f" {' '.join(_singular_runs(text))} "
     return [joined[i:i + 3] for i in range(len(joined) - 2)] if len(joined) > 2 else []
 
 
@@ -76,7 +82,7 @@ def trigram_query_weights(text: str) -> dict[str, float]:
     its middle character belongs to; one across a space, the mean of its two words' shares), so
     a long word does not outweigh a short one by its many trigrams: for "illustrated dog training
     guide", "illustrated" alone would otherwise count as much as "dog" and "guide" together."""
-    runs = _runs(text)
+    runs = _singular_runs(text)
     joined = f" {' '.join(runs)} "
     share: list[float] = [0.0]  # per character of `joined`: its word's share; a space between two
     for n, run in enumerate(runs):
