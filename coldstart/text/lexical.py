@@ -1,11 +1,11 @@
 """BM25 over item texts that takes upserts and deletes, for the worker's text retrieval.
 
 The dense index misses exact words a shopper types (a brand, a size, "1/2 in."); BM25 catches
-them. It runs over two kinds of terms (an `Analyzer`): whole words (English plurals made
-singular), and character trigrams, which
-still match when the shopper misspells a word ("toliet"), uses another form of it ("doors") or
-runs two together ("dishwasher" against "dish washer"). Chinese, Japanese and Korean text has no
-spaces between words: there a "word" is each character and each pair of neighbouring characters. Scores equal
+them. It runs over two kinds of terms (an `Analyzer`): whole words, English plurals made singular
+("doors" finds "Door"), and character trigrams, which still match when the shopper misspells a
+word ("toliet"), uses another form of it ("tiling") or runs two together ("dishwasher" against
+"dish washer"). Chinese, Japanese and Korean text has no spaces between words: there a "word" is
+each character and each pair of neighbouring characters. Scores equal
 coldstart.evaluation.bm25.BM25 over the live items (same terms, k1, b and idf), so the figures
 measured offline are what a worker serves.
 """

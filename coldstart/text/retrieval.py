@@ -26,9 +26,10 @@ class RetrievalConfig:
     re-ranker reads.
 
     `weights` are per source list, in the worker's order (BM25 words, BM25 trigrams, dense):
-    the trigram list, the strongest alone, counts most, and the dense list least. They and rrf_k 20 were chosen together on Home Depot's 5,550 train-split
-    queries with both the bundled and the bge-small encoder (`python -m
-    coldstart.evaluation.fusion_sweep`; docs/decisions/rrf-k.md).
+    the trigram list, the strongest alone, counts most, and the dense list least. They and
+    rrf_k 20 were chosen together on Home Depot's 5,550 train-split queries with both the
+    bundled and the bge-small encoder (`python -m coldstart.evaluation.fusion_sweep`;
+    docs/decisions/rrf-k.md, docs/decisions/singular-words.md).
 
     `rank_prior` (None: the re-ranker's own, chosen on its validation texts when it was trained)
     keeps some trust in the fused order: a re-read item scores its re-ranker score

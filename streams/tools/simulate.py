@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from coldstart.config import Settings
 from coldstart.errors import ColdstartError
 from coldstart.evaluation.datasets import load_movielens
+from coldstart.evaluation.report import code_commit
 from coldstart.events import now_ms
 from coldstart.ranking.explain import EXPLORE
 from streams.admin import ensure_topics
@@ -79,10 +80,10 @@ def simulate(base: Settings, options: Options) -> dict[str, Any]:
     users = movielens_users(data, options.users)
     keep = {m for u in users for m in (*u.onboarding, *u.wants)}
     catalog = movielens_catalog(data, keep, options.catalog_size)
-    load_start = _load()
+    load_start, commit = _load(), code_commit()  # the code that runs
     results = [asyncio.run(_run_rate(base, rate, users, catalog, options))
                for rate in options.rates]
-    meta = {"dataset": "movielens", "users": len(users), "rounds": options.rounds,
+    meta = {"commit": commit, "dataset": "movielens", "users": len(users), "rounds": options.rounds,
             "items": len(catalog), "revisit": options.revisit,
             "machine": {"cores": os.cpu_count(), "load_start": load_start, "load_end": _load()}}
     return report(results, meta)

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 
 from coldstart.config import Settings
 from coldstart.errors import ColdstartError
+from coldstart.evaluation.report import code_commit
 from streams.admin import ensure_topics
 from streams.tools.bench import failover
 from streams.tools.bench import workload as workload
@@ -258,16 +259,9 @@ def _config(args: argparse.Namespace, phases: list[Phase], settings: Settings,
 
 def _commit() -> dict[str, Any]:
     """The code measured: the commit of this checkout, and whether it had uncommitted changes."""
-    root = Path(__file__).resolve().parents[3]
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": head, "dirty": bool(dirty)}
+    commit = code_commit()
+    return {"commit": commit.rstrip("+") if commit else None,
+            "dirty": commit.endswith("+") if commit else None}
 
 
 def _table_disk(data_dir: Path, workers: int) -> list[float]:
