@@ -17,7 +17,8 @@ from coldstart.text.lexical import SERVED, Analyzer, tokenize
 
 BM25_RANKERS = {R.bm25_name(analyzer): analyzer for analyzer in SERVED}
 # the datasets README's reference BM25: lower-cased alphanumeric tokens as they are, k1 1.2, b 0.75
-REFERENCE_BM25 = R.bm25_name(Analyzer("reference", tokenize))
+REFERENCE_WORDS = Analyzer("reference", tokenize)
+REFERENCE_BM25 = R.bm25_name(REFERENCE_WORDS)
 HYBRID_SOURCES = (*BM25_RANKERS, "dense")  # the worker's order (coldstart.catalog, text_retrieval)
 HOME_DEPOT_RANKERS = ("popularity", REFERENCE_BM25, *HYBRID_SOURCES, "hybrid")
 RERANKED = "reranked"  # the hybrid with the version's re-ranker: what a worker serves for a text
@@ -45,7 +46,7 @@ def home_depot_rankers(data: HomeDepot, names: Sequence[str], encoder: Any = Non
     make: dict[str, Callable[[], R.Ranker]] = {
         "popularity": lambda: R.PopularityRanker(cat, counts),
         **{name: partial(R.BM25Ranker, cat, analyzer) for name, analyzer in BM25_RANKERS.items()},
-        REFERENCE_BM25: partial(R.BM25Ranker, cat, Analyzer("reference", tokenize)),
+        REFERENCE_BM25: partial(R.BM25Ranker, cat, REFERENCE_WORDS),
         "dense": lambda: R.DenseRanker(cat, encoder, item_vectors(encoder, cat)),
         "hybrid": lambda: R.HybridRanker(sources(), cat),
         RERANKED: lambda: R.HybridRanker(sources(), cat, encoder.reranker),

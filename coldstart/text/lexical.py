@@ -120,7 +120,7 @@ class Analyzer:
 
 
 # k1, b and the singular forms chosen on Home Depot's 5,550 train-split queries, never the test
-# split (docs/decisions/rrf-k.md)
+# split (docs/decisions/singular-words.md)
 WORDS = Analyzer("words", words, k1=0.9, b=0.5)
 # k1 and b chosen on Home Depot's 5,550 train-split queries, never the test split, and so were the
 # per-word query weights (python -m coldstart.evaluation.fusion_sweep; docs/decisions/rrf-k.md)
