@@ -376,8 +376,9 @@ class Engine:
         rng = np.random.default_rng(int(rec_id, 16))
         arm = before if before is not None else self.bandit.choose(rng)
         b.arms[rec_id] = arm
+        seen = {i for listed, s in log.lists if listed != rec_id for i in s.items}
         request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked,
-                              intent=intent)
+                              intent=intent, seen=seen)
         b.lists.append(_List(user, trigger, trigger_event_id, source_ts, rec_id, arm,
                              before is not None or repeat, b.deletions.get(user, 0), request))
 

@@ -7,7 +7,8 @@ popularity_j the Popularity prior (0..1), and e_j = m_j / (m_j + item_k) the tru
 co-occurrence (m_j: its decayed click count). The weights W move from `cold` to `warm` with the
 user's evidence e_u = n / (n + user_k), n = the user's latest items the co-occurrence knows.
 An optional share of the slots goes to rarely shown candidates (exploration), drawn by Thompson
-sampling from their click-rate posteriors; their reason says so.
+sampling from their click-rate posteriors, in place of items the user has seen before or many
+users have; their reason says so.
 """
 from __future__ import annotations
 
@@ -73,7 +74,9 @@ class BlendConfig:
     content_candidates: int = 100
     neighbours: int = 50  # per recent item
     popular_candidates: int = 200
-    explore_rate: float = 0.0  # expected share of the k slots given to exploration
+    # Expected share of the k slots given to exploration: of the last slots, those whose item the
+    # user was shown before or anyone explore_max_shown times (see _replaceable).
+    explore_rate: float = 0.0
     explore_max_shown: int = 20  # rarely shown: fewer impressions than this
     explore_floor: float = 0.1  # least relevance share an explored candidate counts with
     # With intent, exploration draws from only the next this many rarely shown matching items (the
@@ -132,12 +135,14 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
                       weights: BlendWeights | None = None,
                       shown: Estimates | None = None, rng: np.random.Generator | None = None,
                       config: BlendConfig = BlendConfig(),
-                      text_ranked: Sequence[str] = (), intent: bool = False) -> list[Recommendation]:
+                      text_ranked: Sequence[str] = (), intent: bool = False,
+                      seen: Collection[str] = ()) -> list[Recommendation]:
     """Up to k distinct items, best first; the last slots may explore (needs `shown` and `rng`).
     `text_ranked`: see score_candidates. `intent` (the list answers a search, or a signup that
     says what it wants): the items that match the text (`_matching`) come first, popularity and
     co-occurrence reordering them among themselves, and exploration draws from them while any is
-    left; other items only fill the slots after them. One list at a time:
+    left; other items only fill the slots after them. `seen`: items this user was shown before
+    (an explored item may take the place of one of them, see `_replaceable`). One list at a time:
     `recommend_blended_many` ranks a batch of lists in a few array operations and gives the same
     lists."""
     s = score_candidates(profile, index, cooc, popularity, exclude=exclude, weights=weights,
@@ -146,7 +151,7 @@ def recommend_blended(profile: Profile | None, index: ItemIndex, cooc: Cooccurre
     query = query_vector(profile, config.profile)[0] if intent else None
     similarity = index.vectors(s.ids) @ query if query is not None and s.ids else None
     matching = _matching(s.ids, text_ranked, similarity, config.intent_share)
-    return _pick(s, profile, index, k, titles or {}, exclude, rates, rng, config, matching)
+    return _pick(s, profile, index, k, titles or {}, exclude, rates, rng, config, matching, seen)
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,7 @@ class ListRequest:
     text_ranked: Sequence[str] = ()
     exclude: Collection[str] = ()
     intent: bool = False  # see recommend_blended
+    seen: Collection[str] = ()  # likewise
 
 
 def recommend_blended_many(requests: Sequence[ListRequest], index: ItemIndex, cooc: Cooccurrence,
@@ -217,29 +223,32 @@ def recommend_blended_many(requests: Sequence[ListRequest], index: ItemIndex, co
         matching = (_matching(ids, r.text_ranked, dots[n, pos], config.intent_share)
                     if r.intent and queries[n] is not None and ids else set())
         out.append(_pick(s, r.profile, index, k, titles or {}, r.exclude,
-                         rates.take(pos) if rates is not None else None, r.rng, config, matching))
+                         rates.take(pos) if rates is not None else None, r.rng, config, matching,
+                         r.seen))
     return out
 
 
 def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
           titles: Mapping[str, str], exclude: Collection[str], rates: _Rates | None,
           rng: np.random.Generator | None, config: BlendConfig,
-          matching: Collection[int] = ()) -> list[Recommendation]:
+          matching: Collection[int] = (), seen: Collection[str] = ()) -> list[Recommendation]:
     """The k best of scored candidates, the last slots perhaps explored, each with its reason;
     the `matching` candidates (positions, see `_matching`) first, and explored among first."""
     order = _best_first(s)
     if matching:
         order = [i for i in order if i in matching] + [i for i in order if i not in matching]
     n_explore = _explore_slots(k, config.explore_rate, rng) if rates is not None else 0
-    picks = order[: k - n_explore]
-    rest = order[len(picks):]
+    known = _replaceable(s, order[k - n_explore:k] if n_explore else [], rates, config, seen)
+    rest = [i for i in order[k:] if s.ids[i] not in seen] if seen else order[k:]  # new to the user
     # never an unrelated item before a match; with intent, the nearest misses only (the next
     # matches, or once they run out the best-scored of the rest)
     pool = [i for i in rest if i in matching] or rest
     nearest = config.explore_near if matching else None
-    explored = set(_explore(s, pool, rates, rng, n_explore, config, nearest)
-                   if n_explore and rates is not None and rng is not None else [])
-    picks += [i for i in order[len(picks):] if i in explored]
+    explored = set(_explore(s, pool, rates, rng, len(known), config, nearest)
+                   if known and rates is not None and rng is not None else [])
+    given_way = set(known[len(known) - len(explored):]) if explored else set()
+    picks = [i for i in order[:k] if i not in given_way and i not in explored]
+    picks += [i for i in order if i in explored]
     reason = _Reasons(profile, s, titles)
     out = [Recommendation(s.ids[i], _finite(s.scores[i]), EXPLORE, EXPLORE_KIND) if i in explored
            else Recommendation(s.ids[i], _finite(s.scores[i]), *reason(i)) for i in picks]
@@ -248,6 +257,18 @@ def _pick(s: Scored, profile: Profile | None, index: ItemIndex, k: int,
         out += [Recommendation(i, 0.0, NEW, NEW_KIND)
                 for i in reversed(index.ids()) if i not in taken][: k - len(out)]
     return out
+
+
+def _replaceable(s: Scored, tail: list[int], rates: _Rates | None, config: BlendConfig,
+                  seen: Collection[str]) -> list[int]:
+    """The candidates of a list's last slots that an explored item may replace: those this user
+    was shown before (shown again, an item they passed over teaches little) and those shown at
+    least explore_max_shown times to anyone. One new to the user and still rarely shown is
+    explored where it stands: swapping it for another unknown would learn no more and match the
+    request less, so a user's first list keeps its best matches."""
+    if rates is None or not tail:
+        return []
+    return [i for i in tail if s.ids[i] in seen or rates.impressions[i] >= config.explore_max_shown]
 
 
 @dataclass(frozen=True)

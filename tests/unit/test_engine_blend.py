@@ -26,6 +26,10 @@ def signup(user: str, text: str, ts: int) -> tuple[str, dict]:
                        "ts": ts}
 
 
+def search(user: str, text: str, ts: int) -> tuple[str, dict]:
+    return "searches", {"event_id": f"q-{user}-{ts}", "user_id": user, "query": text, "ts": ts}
+
+
 def click(user: str, item: str, ts: int, rec_id: str | None = None) -> tuple[str, dict]:
     event = {"event_id": f"c-{user}-{ts}", "user_id": user, "item_id": item, "action": "click",
              "ts": ts}
@@ -146,10 +150,16 @@ def test_explored_items_say_so_and_are_remembered(encoder: Encoder) -> None:
     catalog.apply_items(ITEMS, encoder.encode_items(catalog.item_texts(ITEMS)))
     engine = Engine(catalog, encoder.encode_users, encoder.version, top_k=4,
                     blend=BlendConfig(explore_rate=0.5))
-    result = engine.handle_users([signup(f"u{i}", "running gear", T0 + i) for i in range(5)], {})
+    first = engine.handle_users([signup(f"u{i}", "running gear", T0 + i) for i in range(5)], {})
+    assert not [i for r in first.recommendations for i in r["items"] if i["reason"] == EXPLORE]
+    # a new user's first list keeps its best matches; their next list explores past what they saw
+    result = engine.handle_users([search(f"u{i}", "running gear", T0 + 10 + i) for i in range(5)],
+                                 first.profiles, first.served)
     explored = {i["item_id"] for r in result.recommendations for i in r["items"]
                 if i["reason"] == EXPLORE}
     assert explored
+    seen = {i["item_id"] for r in first.recommendations for i in r["items"]}
+    assert not explored & seen
     remembered = {i for log in result.served.values() for _, s in log.lists for i in s.explored}
     assert remembered == explored
 

@@ -108,10 +108,19 @@ def test_exploration_takes_a_bounded_share_of_rarely_shown_items() -> None:
     assert EXPLORE not in {r.reason for r in off}
 
 
+def shown_often(items: list[str], config: BlendConfig = BlendConfig()) -> Estimates:
+    """Impression counts with `items` shown enough that an explored item may take their place."""
+    shown = Estimates()
+    for _ in range(config.explore_max_shown):
+        shown.shown(items)
+    return shown
+
+
 def test_a_fractional_share_explores_that_often_on_average() -> None:
     index, cooc, popularity = world()
-    rng, shown = np.random.default_rng(1), Estimates()
     config = BlendConfig(explore_rate=0.05)
+    listed = [r.item_id for r in recommend_blended(clicked("t0"), index, cooc, popularity, k=4)]
+    rng, shown = np.random.default_rng(1), shown_often(listed, config)
     counts = [sum(r.reason == EXPLORE for r in recommend_blended(
         clicked("t0"), index, cooc, popularity, k=4, shown=shown, rng=rng, config=config))
         for _ in range(400)]
@@ -180,14 +189,16 @@ def test_with_intent_but_nothing_matching_popularity_decides_as_before() -> None
     assert recommend_blended(profile, index, cooc, popularity, k=5, intent=True) == plain
 
 
-@pytest.mark.parametrize("near, shown_often, ranked, allowed", [
-    (2, (), 12, {"m2", "m3"}), (2, ("m2",), 12, {"m3", "m4"}), (2, (), 2, {"m2", "m3"}), (100, (), 12, None)])
+@pytest.mark.parametrize("near, often, ranked, allowed", [
+    (2, ("m2",), 12, {"m3", "m4"}), (2, ("m2", "m3"), 12, {"m4", "m5"}), (2, ("m2",), 2, {"m3", "m4"}),
+    (100, ("m2",), 12, None)])
 def test_with_intent_exploration_draws_from_the_next_matches_only(
-        near: int, shown_often: tuple[str, ...], ranked: int, allowed: set[str] | None) -> None:
+        near: int, often: tuple[str, ...], ranked: int, allowed: set[str] | None) -> None:
     """A search explores among the near misses of what was asked for (the next `explore_near`
     rarely shown matches), not among every item that matches at all; one shown often makes room
     for the next, and once the text's matches are all listed the best-scored others come next
-    (`ranked`: how many items the text ranking lists, all of them matching)."""
+    (`ranked`: how many items the text ranking lists, all of them matching). The third slot's
+    own item (m2) is shown often, so an explored one may take its place."""
     dim = 40
     axes = np.eye(dim, dtype=np.float32)
     index = make_index(dim, IndexConfig(kind="flat"))
@@ -199,9 +210,7 @@ def test_with_intent_exploration_draws_from_the_next_matches_only(
     for i in range(20):
         popularity.update(f"u{i}", "click", T0 + i)
     config = BlendConfig(explore_rate=1 / 3, explore_near=near)
-    shown = Estimates()
-    for _ in range(config.explore_max_shown):
-        shown.shown(list(shown_often))
+    shown = shown_often(list(often), config)
     explored = set()
     for seed in range(30):
         recs = recommend_blended(with_signup(None, axes[0], T0), index, Cooccurrence(), popularity, k=3,
@@ -212,4 +221,28 @@ def test_with_intent_exploration_draws_from_the_next_matches_only(
     if allowed is not None:
         assert explored and explored <= allowed
     else:
-        assert explored - {"m2", "m3"}  # what the bound prevents
+        assert explored - {"m3", "m4"}  # what the bound prevents
+
+
+@pytest.mark.parametrize("intent, by", [(False, "anyone"), (True, "anyone"), (False, "this user"),
+                                        (True, "this user")])
+def test_an_explored_item_takes_only_the_place_of_one_shown_before(intent: bool, by: str) -> None:
+    """Exploration is for items that would get no impressions: a last slot whose item is new to
+    the user and still rarely shown is exploring where it stands, and swapping it for another
+    unknown item would learn no more while matching the request less, so a first list keeps its
+    best matches. Shown often to anyone, or to this user before, it gives way."""
+    index, cooc, popularity, text_ranked = intent_world()
+    profile = with_signup(None, E[0], T0)
+    config = BlendConfig(explore_rate=0.2)  # one slot of five
+    kw = dict(k=5, config=config, text_ranked=text_ranked, intent=intent)
+    plain = [r.item_id for r in recommend_blended(profile, index, cooc, popularity, **kw)]
+    for seed in range(10):
+        fresh = recommend_blended(profile, index, cooc, popularity, shown=Estimates(),
+                                  rng=np.random.default_rng(seed), **kw)
+        assert [r.item_id for r in fresh] == plain and EXPLORE not in {r.reason for r in fresh}
+        before = dict(shown=shown_often(plain[-1:], config)) if by == "anyone" else dict(
+            shown=Estimates(), seen={plain[-1]})
+        last_known = recommend_blended(profile, index, cooc, popularity, rng=np.random.default_rng(seed),
+                                       **before, **kw)
+        assert [r.item_id for r in last_known[:4]] == plain[:4]
+        assert last_known[4].reason == EXPLORE and last_known[4].item_id not in plain
