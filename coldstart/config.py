@@ -11,7 +11,7 @@
 | COLDSTART_ENCODER_THREADS | number of cores | torch intra-op threads for the encoder |
 | COLDSTART_ENCODER_CACHE | 10000 | texts kept in the encoder's LRU cache |
 | COLDSTART_PARTITIONS | 4 | partitions for topics the worker creates |
-| COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items |
+| COLDSTART_EXPLORE_RATE | 0.1 | share of recommendation slots that explore rarely shown items, in place of items the user has seen or that were shown 20 times |
 | COLDSTART_HASH_KEY | (empty: development only) | secret key of the keyed hash (HMAC-SHA256) that stands for a user id where the id itself must not be kept: the deletion barrier, dead-letter keys; set the same secret on every worker (empty: the barrier hashes unkeyed, dead letters use a random secret kept in COLDSTART_DATA_DIR/hash_key) |
 | COLDSTART_DELETION_BARRIER_MS | 604800000 (7 days) | how long a deletion is remembered: events of the user dated at or before it are dropped if they arrive within this time; at least the maximum lateness producers have |
 | COLDSTART_FORGET_MS | 600000 (10 minutes; at least 30000) | the time-to-forget: what this product wrote about a deleted user is gone from its topics and files within this time of the deletion (sets the changelogs' segment.ms and max.compaction.lag.ms; tests set it short) |
