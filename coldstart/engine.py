@@ -373,8 +373,11 @@ class Engine:
         before = b.arms.get(rec_id)
         if before is None and (served := dict(log.lists).get(rec_id)) is not None:
             before = served.arm
-        rng = np.random.default_rng(int(rec_id, 16))
-        arm = before if before is not None else self.bandit.choose(rng)
+        seed = int(rec_id, 16)
+        # the arm's draw and the list's draws from streams of their own, so a repeat (whose arm
+        # comes from the log) gets the same list, explored slots included
+        arm = before if before is not None else self.bandit.choose(np.random.default_rng([seed, 1]))
+        rng = np.random.default_rng(seed)
         b.arms[rec_id] = arm
         seen = {i for listed, s in log.lists if listed != rec_id for i in s.items}
         request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked,

@@ -162,6 +162,10 @@ def test_explored_items_say_so_and_are_remembered(encoder: Encoder) -> None:
     assert not explored & seen
     remembered = {i for log in result.served.values() for _, s in log.lists for i in s.explored}
     assert remembered == explored
+    # a redelivered search gets the same list: its own earlier copy is not among what the user saw
+    again = engine.handle_users([search(f"u{i}", "running gear", T0 + 10 + i) for i in range(5)],
+                                result.profiles, result.served)
+    assert [r["items"] for r in again.recommendations] == [r["items"] for r in result.recommendations]
 
 
 def test_a_deletion_drops_the_served_log(engine: Engine) -> None:
