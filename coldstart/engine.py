@@ -379,7 +379,7 @@ class Engine:
         arm = before if before is not None else self.bandit.choose(np.random.default_rng([seed, 1]))
         rng = np.random.default_rng(seed)
         b.arms[rec_id] = arm
-        seen = {i for listed, s in log.lists if listed != rec_id for i in s.items}
+        seen = {item for listed, earlier in log.lists if listed != rec_id for item in earlier.items}
         request = ListRequest(b.profiles.get(user), self.strategies.get(arm), rng, text_ranked,
                               intent=intent, seen=seen)
         b.lists.append(_List(user, trigger, trigger_event_id, source_ts, rec_id, arm,
