@@ -114,6 +114,12 @@ class Owed:
                 extra += 1
         return out
 
+    def restore(self, taken: dict[str, tuple[ClickRefresh, EventT]]) -> None:
+        """Owe again what `take` handed to a batch that failed before `settle`: a newer list
+        owed meanwhile wins, and each user keeps their place (`first` still holds it)."""
+        for user, entry in taken.items():
+            self.lists.setdefault(user, entry)
+
     def settle(self, taken: dict[str, tuple[ClickRefresh, EventT]],
                deferred: dict[str, ClickRefresh], sources: dict[str, EventT],
                deleted: set[str]) -> None:

@@ -97,10 +97,14 @@ async def handle_batch(batch: Sequence[EventT], behind: bool = False) -> None:
         loaded[user], logs[user] = load_profile(user), load_served(user)
     refresh = {u: r for u, (r, _) in taken.items()}
     barriers = load_barriers(by_user)
-    async with state.engine_lock:
-        result = await asyncio.get_running_loop().run_in_executor(
-            state.users_thread, lambda: engine.handle_users(valid, loaded, logs, barriers,
-                                                            refresh=refresh, defer_refresh=behind))
+    try:
+        async with state.engine_lock:
+            result = await asyncio.get_running_loop().run_in_executor(
+                state.users_thread, lambda: engine.handle_users(
+                    valid, loaded, logs, barriers, refresh=refresh, defer_refresh=behind))
+    except BaseException:  # the batch is retried (streams/guard.py); the taken lists stay owed
+        owed.restore(taken)
+        raise
     owed.settle(taken, result.deferred, by_user, result.deleted)
     barred_log(result.barred)
     for position, error in result.rejected:

@@ -52,6 +52,20 @@ def test_owed_lists_coalesce_per_user_and_go_out_oldest_first(monkeypatch: Any) 
     assert len(owed) == 0  # a deleted user is owed nothing
 
 
+def test_lists_taken_by_a_batch_that_failed_are_owed_again() -> None:
+    """A batch that raises after taking owed lists gives them back: the retry of its events
+    (streams/guard.py) would not bring those users their lists, so without this they were lost."""
+    owed, src = Owed(), record(0)
+    owed.settle({}, {"u1": ClickRefresh("c1", 1)}, {"u1": src}, set())
+    taken = owed.take({"u1"}, behind=False)
+    assert len(owed) == 0
+    owed.restore(taken)
+    assert owed.lists["u1"][0] == ClickRefresh("c1", 1)
+    owed.settle({}, {"u1": ClickRefresh("c2", 2)}, {"u1": src}, set())
+    owed.restore(taken)  # a newer owed list is not replaced by the older one
+    assert owed.lists["u1"][0] == ClickRefresh("c2", 2)
+
+
 def test_behind_a_batch_carries_owed_lists_in_proportion_to_its_events(monkeypatch: Any) -> None:
     """While behind, ranking lists must not eat the time that catching up needs: a batch takes
     one owed list per OWED_SHARE events; caught up, it takes up to OWED_PER_BATCH at once."""
