@@ -54,7 +54,7 @@ def test_owed_lists_coalesce_per_user_and_go_out_oldest_first(monkeypatch: Any) 
 
 def test_lists_taken_by_a_batch_that_failed_are_owed_again() -> None:
     """A batch that raises after taking owed lists gives them back: the retry of its events
-    (streams/guard.py) would not bring those users their lists, so without this they were lost."""
+    (streams/guard.py) does not bring those users their lists, so they must stay owed."""
     owed, src = Owed(), record(0)
     owed.settle({}, {"u1": ClickRefresh("c1", 1)}, {"u1": src}, set())
     taken = owed.take({"u1"}, behind=False)
